@@ -1,0 +1,42 @@
+"""Eager PyTorch backend: CPU or CUDA, fp16 autocast on CUDA."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+
+from distillmatch_core.checkpoint import load_model
+
+
+class TorchBackend:
+    name = "torch"
+    input_size: Optional[Tuple[int, int]] = None  # dynamic shapes
+
+    def __init__(self, weights: Path, device: str = "cpu", fp16: Optional[bool] = None):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} requested but CUDA is not available to torch")
+        self.device = torch.device(device)
+        self.model, self.config, self.payload = load_model(weights, device)
+        self.fp16 = self.device.type == "cuda" if fp16 is None else fp16
+
+    @classmethod
+    def from_model(cls, model: torch.nn.Module, device: str = "cpu") -> "TorchBackend":
+        """Wrap an in-memory model (training-time validation)."""
+        obj = cls.__new__(cls)
+        obj.device = torch.device(device)
+        obj.model, obj.config, obj.payload = model, model.cfg, {}
+        obj.fp16 = False
+        return obj
+
+    @torch.inference_mode()
+    def run(self, image0: np.ndarray, image1: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(1, 1, H, W) float32 canvases -> keypoints0/1 (N, 2) network pixels, confidence (N,)."""
+        t0 = torch.from_numpy(image0).to(self.device)
+        t1 = torch.from_numpy(image1).to(self.device)
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.fp16):
+            out = self.model(t0, t1)
+        valid = out["match_valid"]
+        return (out["keypoints0"][valid].float().cpu().numpy(), out["keypoints1"][valid].float().cpu().numpy(),
+                out["coarse_confidence"][valid].float().cpu().numpy())

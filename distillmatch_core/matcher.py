@@ -1,0 +1,106 @@
+"""The inference API: ``Matcher.from_pretrained(...).match(image0, image1)`` -> MatchResult.
+
+Everything between a caller's numpy images and the network lives here: intensity
+normalisation (16-bit thermal included), resizing to a longer side, padding to
+the stride or fitting a static engine's input, modality routing, and mapping the
+keypoints back to ORIGINAL pixels.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from distillmatch_core.config import modality_index
+from distillmatch_core.image_preprocessing import prepare_pair
+from distillmatch_core.match_result import MatchResult
+from distillmatch_core.thermal_normalization import ThermalNormalization
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_WEIGHTS = ASSETS / "distillmatch_lite.pt"
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+
+
+def resolve_weights(name_or_path: Union[str, Path]) -> Path:
+    if str(name_or_path) == "default":
+        if not DEFAULT_WEIGHTS.is_file():
+            raise FileNotFoundError(
+                f"the packaged default model is missing ({DEFAULT_WEIGHTS}); pass weights explicitly, "
+                "e.g. Matcher.from_pretrained('path/to/model.pt') or --weights path/to/model.pt")
+        return DEFAULT_WEIGHTS
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    return path
+
+
+def create_backend(backend: str, weights: Path, device: str, **options):
+    if backend == "torch":
+        from distillmatch_core.backends.torch_backend import TorchBackend
+        return TorchBackend(weights, device, **options)
+    if backend == "onnxruntime":
+        from distillmatch_core.backends.onnxruntime_backend import OnnxRuntimeBackend
+        return OnnxRuntimeBackend(weights, device, **options)
+    if backend == "tensorrt":
+        from distillmatch_core.backends.tensorrt_backend import TensorRTBackend
+        return TensorRTBackend(weights, device, **options)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+class Matcher:
+    def __init__(self, backend, size: Optional[int] = 640,
+                 normalization: Optional[ThermalNormalization] = None):
+        self.backend = backend
+        self.size = size
+        self.normalization = normalization or ThermalNormalization()
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: Union[str, Path] = "default", device: str = "cpu",
+                        backend: Optional[str] = None, size: Optional[int] = 640,
+                        normalization: Optional[ThermalNormalization] = None, **backend_options) -> "Matcher":
+        """``backend`` defaults to "onnxruntime" for .onnx files and "torch" otherwise."""
+        weights = resolve_weights(name_or_path)
+        if backend is None:
+            backend = "onnxruntime" if weights.suffix == ".onnx" else "torch"
+        return cls(create_backend(backend, weights, device, **backend_options), size, normalization)
+
+    @property
+    def model_config(self):
+        return getattr(self.backend, "config", None)
+
+    def match(self, image0: np.ndarray, image1: np.ndarray, modality0: str = "visible",
+              modality1: str = "infrared") -> MatchResult:
+        """image0/1: (H, W) or (H, W, 1|3|4) uint8/uint16/float32 numpy arrays of any size."""
+        for name, image in (("image0", image0), ("image1", image1)):
+            if not isinstance(image, np.ndarray):
+                raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
+        # The network routes its first input through TransferA (the visible side). If the caller
+        # passes infrared first, swap for the network and swap the answer back.
+        swap = self._is_infrared(modality0) and not self._is_infrared(modality1)
+        if swap:
+            image0, image1 = image1, image0
+        t_start = time.perf_counter()
+        fixed = getattr(self.backend, "input_size", None)
+        canvas0, canvas1, info0, info1 = prepare_pair(image0, image1, self.normalization,
+                                                      longer_side=self.size, fixed_size=fixed)
+        t_prep = time.perf_counter()
+        k0, k1, conf = self.backend.run(canvas0, canvas1)
+        t_net = time.perf_counter()
+        keep = info0.inside_resized(k0) & info1.inside_resized(k1)
+        k0 = info0.to_original(k0[keep])
+        k1 = info1.to_original(k1[keep])
+        conf = np.clip(conf[keep], 0.0, 1.0)
+        if swap:
+            k0, k1 = k1, k0
+            info0, info1 = info1, info0
+        timings = {"preprocess": t_prep - t_start, "network": t_net - t_prep,
+                   "total": time.perf_counter() - t_start}
+        return MatchResult(k0, k1, conf, info0.original_size, info1.original_size, timings)
+
+    def _is_infrared(self, modality: str) -> bool:
+        cfg = self.model_config
+        if cfg is not None:
+            return modality_index(cfg, modality) != 0
+        return modality.lower() in ("infrared", "thermal", "ir")

@@ -1,0 +1,123 @@
+"""Coarse-level matching at 1/8 (Sec. 3.4, CMM).
+
+Features (B, C, h, w) of both images -> LoFTR linear-attention self/cross layers ->
+linear projections -> similarity S (B, L0, L1) / temperature -> matching
+probabilities (row softmax P0, column softmax P1; dual-softmax P0*P1 selectable)
+-> matches above theta_c that are mutual nearest neighbours, away from the border.
+
+Selection is written once, in a static-shape form (per-row TopK(k=1) instead of
+argmax, top-K rows with a validity mask instead of nonzero), so the eager path
+and the ONNX/TensorRT graph are the same code and never form flattened L0*L1
+pair indices (they overflow fp16 in TensorRT: 4800^2 > 65504).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distillmatch_core.config import CoarseMatchingConfig
+from distillmatch_core.model.positional_encoding import add_sincos_to_map
+from distillmatch_core.model.transformer_layers import AttentionLayer
+
+
+class CoarseTransformer(nn.Module):
+    """(B, L0, C), (B, L1, C) -> same shapes, after interleaved self / cross layers."""
+
+    def __init__(self, cfg: CoarseMatchingConfig):
+        super().__init__()
+        self.layer_names = list(cfg.layer_names)
+        for name in self.layer_names:
+            if name not in ("self", "cross"):
+                raise ValueError(f"coarse layer_names must be 'self' or 'cross', got {name!r}")
+        self.layers = nn.ModuleList([AttentionLayer(cfg.d_model, cfg.num_heads, "linear")
+                                     for _ in self.layer_names])
+
+    def forward(self, f0: torch.Tensor, f1: torch.Tensor):
+        for layer, name in zip(self.layers, self.layer_names):
+            if name == "self":
+                f0, f1 = layer(f0, f0), layer(f1, f1)
+            else:
+                f0, f1 = layer(f0, f1), layer(f1, f0)
+        return f0, f1
+
+
+@dataclass
+class CoarseMatches:
+    """Static-shape coarse matches: K candidate rows per batch item.
+
+    i_ids, j_ids: (B, K) long indices into the 1/8 grids of image 0 / image 1;
+    confidence: (B, K); valid: (B, K) bool (threshold, mutual NN, border).
+    """
+
+    i_ids: torch.Tensor
+    j_ids: torch.Tensor
+    confidence: torch.Tensor
+    valid: torch.Tensor
+
+    def flatten_valid(self):
+        """-> b_ids, i_ids, j_ids, confidence, each (M,), the valid matches only (eager use)."""
+        b_ids, k_ids = torch.nonzero(self.valid, as_tuple=True)
+        return b_ids, self.i_ids[b_ids, k_ids], self.j_ids[b_ids, k_ids], self.confidence[b_ids, k_ids]
+
+
+def border_mask(h: int, w: int, border: int, device) -> torch.Tensor:
+    """(h*w,) bool, False within ``border`` cells of the grid edge."""
+    ys = torch.arange(h, device=device)
+    xs = torch.arange(w, device=device)
+    ok_y = (ys >= border) & (ys < h - border)
+    ok_x = (xs >= border) & (xs < w - border)
+    return (ok_y[:, None] & ok_x[None, :]).reshape(-1)
+
+
+def select_coarse_matches(conf: torch.Tensor, grid0: tuple, grid1: tuple, threshold: float, border: int,
+                          max_matches: Optional[int] = None) -> CoarseMatches:
+    """conf (B, L0, L1) -> CoarseMatches with K = max_matches (or L0) rows."""
+    b, l0, l1 = conf.shape
+    row_val, row_idx = conf.topk(1, dim=2)  # (B, L0, 1): TopK not ArgMax (ORT CUDA fallback)
+    row_val, row_idx = row_val[..., 0], row_idx[..., 0]
+    col_val = conf.amax(dim=1)  # (B, L1); amax: no index tensor, much faster than max() on CPU
+    col_at_row = torch.gather(col_val, 1, row_idx)  # best score of the chosen column
+    mutual = row_val >= col_at_row
+    ok0 = border_mask(grid0[0], grid0[1], border, conf.device)[None].expand(b, -1)
+    ok1 = torch.gather(border_mask(grid1[0], grid1[1], border, conf.device)[None].expand(b, -1), 1, row_idx)
+    valid = mutual & ok0 & ok1 & (row_val > threshold)
+    score = torch.where(valid, row_val, torch.zeros_like(row_val))
+    k = l0 if max_matches is None else min(int(max_matches), l0)
+    top_score, i_ids = score.topk(k, dim=1)
+    j_ids = torch.gather(row_idx, 1, i_ids)
+    top_valid = torch.gather(valid, 1, i_ids)
+    return CoarseMatches(i_ids=i_ids, j_ids=j_ids, confidence=top_score, valid=top_valid)
+
+
+class CoarseMatching(nn.Module):
+    def __init__(self, cfg: CoarseMatchingConfig, in_channels: int):
+        super().__init__()
+        self.cfg = cfg
+        self.input_proj = nn.Identity() if in_channels == cfg.d_model else nn.Conv2d(in_channels, cfg.d_model, 1)
+        self.transformer = CoarseTransformer(cfg)
+        self.proj0 = nn.Linear(cfg.d_model, cfg.d_model)
+        self.proj1 = self.proj0  # one projection: both images live in one descriptor space
+        if cfg.match_type not in ("softmax", "dual_softmax"):
+            raise ValueError(f"coarse match_type must be softmax or dual_softmax, got {cfg.match_type!r}")
+
+    def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """feat (B, C, h, w) -> dict with tokens (B, L, d), sim, P0, P1, conf (B, L0, L1)."""
+        f0 = add_sincos_to_map(self.input_proj(feat0)).flatten(2).transpose(1, 2)
+        f1 = add_sincos_to_map(self.input_proj(feat1)).flatten(2).transpose(1, 2)
+        f0, f1 = self.transformer(f0, f1)
+        # Cosine similarity bounds |S| by 1/temperature, so one exp() serves both softmax
+        # directions without max-subtraction passes over the (L0, L1) matrix, which dominate
+        # CPU time at 640x480 (4800^2 entries, memory bound).
+        d0 = F.normalize(self.proj0(f0), dim=-1)
+        d1 = F.normalize(self.proj1(f1), dim=-1)
+        sim = torch.einsum("bld,bsd->bls", d0, d1) / self.cfg.temperature
+        e = sim.float().exp()
+        p0 = e / e.sum(dim=2, keepdim=True)
+        p1 = e / e.sum(dim=1, keepdim=True)
+        conf = p0 * p1 if self.cfg.match_type == "dual_softmax" else p0
+        return {"coarse_tokens0": f0, "coarse_tokens1": f1, "sim_matrix": sim, "prob0": p0, "prob1": p1,
+                "conf_matrix": conf}

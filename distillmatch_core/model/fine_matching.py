@@ -1,0 +1,105 @@
+"""Fine-level matching, FMM (Sec. 3.4), and the coordinates it produces.
+
+For each coarse match (b, i, j) it gathers, for both images, the 1x1 coarse
+token, a 3x3 window of the 1/4 map and a 5x5 window of the 1/2 map, all centred
+on the cell's anchor pixel (8x, 8y) of the network input; the 35 tokens pass
+self- and cross-attention, the two 5x5 sets give a 25x25 similarity S^f, and a
+double softmax gives P^f. The best (a, b) pair (TopK k=1, not ArgMax) above
+theta_f is the fine match; SRM adds sub-pixel offsets.
+
+Coordinate convention (exact for the strided convs used): coarse cell x <-> pixel 8x;
+1/2-map index u <-> pixel 2u; 1/4-map index v <-> pixel 4v.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distillmatch_core.config import FineMatchingConfig
+from distillmatch_core.model.subpixel_refinement import SubpixelRefinement
+from distillmatch_core.model.transformer_layers import AttentionLayer
+
+HALF_STEP = 2.0  # pixels per 1/2-map index
+QUARTER_STEP = 4.0
+
+
+def window_offsets(window: int, step: float, device) -> torch.Tensor:
+    """(window*window, 2) pixel offsets (x, y) of a window's elements from its centre, row-major."""
+    r = torch.arange(window, device=device, dtype=torch.float32) - (window - 1) / 2
+    yy, xx = torch.meshgrid(r, r, indexing="ij")
+    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1) * step
+
+
+def cell_anchor(ids: torch.Tensor, grid_w: int, stride: int = 8) -> torch.Tensor:
+    """(M,) flat 1/8-grid indices -> (M, 2) anchor pixels (x, y) in the network input."""
+    return torch.stack([(ids % grid_w).float(), torch.div(ids, grid_w, rounding_mode="floor").float()],
+                       dim=-1) * stride
+
+
+def gather_windows(feat: torch.Tensor, b_ids: torch.Tensor, ids: torch.Tensor, kernel: int,
+                   stride: int) -> torch.Tensor:
+    """feat (B, C, h, w) -> (M, kernel*kernel, C): the windows centred on the given 1/8 cells."""
+    b, c = feat.shape[:2]
+    unfolded = F.unfold(feat, kernel_size=kernel, stride=stride, padding=kernel // 2)  # (B, C*k*k, L)
+    n_cells = unfolded.shape[-1]
+    unfolded = unfolded.transpose(1, 2).reshape(b * n_cells, c, kernel * kernel)
+    return unfolded[b_ids * n_cells + ids].transpose(1, 2)
+
+
+class FineMatching(nn.Module):
+    def __init__(self, cfg: FineMatchingConfig, half_channels: int, quarter_channels: int, coarse_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.window = cfg.window_size
+        self.half_proj = nn.Conv2d(half_channels, d, 1)
+        self.quarter_proj = nn.Conv2d(quarter_channels, d, 1)
+        self.coarse_proj = nn.Linear(coarse_dim, d)
+        n_tokens = 1 + 9 + self.window ** 2
+        self.slot_embedding = nn.Parameter(torch.zeros(1, n_tokens, d))
+        nn.init.trunc_normal_(self.slot_embedding, std=0.02)
+        self.self_layers = nn.ModuleList([AttentionLayer(d, cfg.num_heads, "softmax") for _ in range(cfg.num_layers)])
+        self.cross_layers = nn.ModuleList([AttentionLayer(d, cfg.num_heads, "softmax")
+                                           for _ in range(cfg.num_layers)])
+        self.out_proj = nn.Linear(d, d)
+        self.temperature = 0.1
+        self.subpixel = SubpixelRefinement(d, cfg.subpixel_hidden)
+
+    def _tokens(self, half, quarter, coarse_tokens, b_ids, ids):
+        c = self.coarse_proj(coarse_tokens.reshape(-1, coarse_tokens.shape[-1])[b_ids * coarse_tokens.shape[1] + ids])
+        q = gather_windows(quarter, b_ids, ids, 3, 2)
+        h = gather_windows(half, b_ids, ids, self.window, 4)
+        return torch.cat([c[:, None], q, h], dim=1) + self.slot_embedding  # (M, 35, d)
+
+    def forward(self, half0: torch.Tensor, half1: torch.Tensor, quarter0: torch.Tensor, quarter1: torch.Tensor,
+                coarse_tokens0: torch.Tensor, coarse_tokens1: torch.Tensor, b_ids: torch.Tensor,
+                i_ids: torch.Tensor, j_ids: torch.Tensor, grid_w0: int, grid_w1: int) -> Dict[str, torch.Tensor]:
+        """Returns fine_prob (M, W2, W2), fine_index0/1 (M,), fine_score (M,), fine_valid (M,),
+        offsets (M, 4) and keypoints0/1 (M, 2) in network-input pixels."""
+        t0 = self._tokens(self.half_proj(half0), self.quarter_proj(quarter0), coarse_tokens0, b_ids, i_ids)
+        t1 = self._tokens(self.half_proj(half1), self.quarter_proj(quarter1), coarse_tokens1, b_ids, j_ids)
+        for self_layer, cross_layer in zip(self.self_layers, self.cross_layers):
+            t0, t1 = self_layer(t0, t0), self_layer(t1, t1)
+            t0, t1 = cross_layer(t0, t1), cross_layer(t1, t0)
+        n = self.window ** 2
+        w0 = self.out_proj(t0[:, -n:])
+        w1 = self.out_proj(t1[:, -n:])
+        d = w0.shape[-1]
+        sim = torch.einsum("mad,mbd->mab", w0, w1) / d / self.temperature
+        prob = torch.softmax(sim, dim=2) * torch.softmax(sim, dim=1)  # double softmax, (M, n, n)
+        score, flat = prob.reshape(prob.shape[0], n * n).topk(1, dim=1)
+        score, flat = score[:, 0], flat[:, 0]
+        a = torch.div(flat, n, rounding_mode="floor")
+        bb = flat - a * n
+        feat_a = torch.gather(w0, 1, a[:, None, None].expand(-1, 1, d))[:, 0]
+        feat_b = torch.gather(w1, 1, bb[:, None, None].expand(-1, 1, d))[:, 0]
+        offsets = self.subpixel(feat_a, feat_b)
+        grid = window_offsets(self.window, HALF_STEP, prob.device)
+        kpts0 = cell_anchor(i_ids, grid_w0) + grid[a] + offsets[:, :2] * HALF_STEP
+        kpts1 = cell_anchor(j_ids, grid_w1) + grid[bb] + offsets[:, 2:] * HALF_STEP
+        return {"fine_prob": prob, "fine_sim": sim, "fine_index0": a, "fine_index1": bb, "fine_score": score,
+                "fine_valid": score > self.cfg.threshold, "subpixel_offsets": offsets,
+                "keypoints0": kpts0, "keypoints1": kpts1}

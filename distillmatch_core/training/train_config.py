@@ -1,0 +1,95 @@
+"""Typed training configuration, loadable from YAML (``training/configs/*.yaml``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List
+
+from distillmatch_core.config import LossConfig, from_dict, load_yaml, model_config_from_dict, to_dict
+from distillmatch_core.data.homography_pair_dataset import HomographyPairDataConfig
+from distillmatch_core.data.megadepth_dataset import MegaDepthDataConfig
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 6.0e-3  # paper (batch 1 x 3 GPUs)
+    weight_decay: float = 0.1
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.05  # cosine decay to this fraction of lr
+    grad_clip: float = 1.0
+
+
+@dataclass
+class TrainDataConfig:
+    dataset: str = "homography_pairs"  # "homography_pairs" | "megadepth"
+    # Aligned pairs: "shared:train" (the fixed split of ../shared/data), a manifest CSV or a folder.
+    pair_sources: List[str] = field(default_factory=lambda: ["shared:train"])
+    # RGB photos whose infrared side the modality sampler synthesises ("shared:rgb" or folders).
+    photo_folders: List[str] = field(default_factory=lambda: ["shared:rgb"])
+    homography: HomographyPairDataConfig = field(default_factory=HomographyPairDataConfig)
+    megadepth: MegaDepthDataConfig = field(default_factory=MegaDepthDataConfig)
+    num_workers: int = 1
+
+
+@dataclass
+class ValidationConfig:
+    interval: int = 500  # steps; 0 disables
+    split: str = "dev"
+    source: str = ""  # "" = shared data
+    limit: int = 20
+    size: int = 640
+    seed: int = 0
+    metric: str = "auc@10px"
+
+
+@dataclass
+class TrainConfig:
+    model: Dict[str, Any] = field(default_factory=lambda: {"preset": "paper"})
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    batch_size: int = 1  # per process
+    total_steps: int = 10000
+    max_fine_matches: int = 256  # GT coarse matches per batch sent to the fine stage
+    seed: int = 0
+    output_dir: str = "runs/distillmatch"
+    log_interval: int = 20
+    checkpoint_interval: int = 250
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    amp: bool = True  # mixed precision on CUDA only
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    num_threads: int = 0  # torch CPU threads; 0 = torch default
+    # Load weights (not optimiser state) from a checkpoint before step 0, e.g. to fine-tune.
+    init_weights: str = ""
+
+    def model_config(self):
+        return model_config_from_dict(self.model)
+
+
+def load_train_config(path: str | Path, overrides: List[str] | None = None) -> TrainConfig:
+    data = load_yaml(path)
+    for item in overrides or []:
+        apply_override(data, item)
+    return from_dict(TrainConfig, data)
+
+
+def apply_override(data: Dict[str, Any], item: str) -> None:
+    """``a.b.c=value`` (value parsed as YAML) into a nested dict."""
+    import yaml
+
+    if "=" not in item:
+        raise ValueError(f"override {item!r} must look like key.sub=value")
+    key, value = item.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {item!r}: {p} is not a mapping")
+    node[parts[-1]] = yaml.safe_load(value)
+
+
+def config_as_dict(cfg: TrainConfig) -> Dict[str, Any]:
+    return to_dict(cfg)
