@@ -201,6 +201,7 @@ def test_translation_is_deterministic_and_keeps_size(tiny_checkpoint):
     assert np.array_equal(first, V2IGanTranslator.from_checkpoint(tiny_checkpoint)(rgb))
     gray = translator(rgb[..., 0])
     assert gray.shape == (75, 101)
+    assert translator(rgb[:3, :5]).shape == (3, 5)  # tiny inputs are padded, not rejected
 
 
 def test_translator_plugs_into_the_modality_sampler(tiny_checkpoint):

@@ -26,7 +26,12 @@ from distillmatch_core.v2i_gan.config import PAIRED, TRAINING_MODES, V2IGanTrain
 from distillmatch_core.v2i_gan.generator import count_parameters
 from distillmatch_core.v2i_gan.trainer import V2IGanTrainer
 from distillmatch_core.v2i_gan.training_data import RandomCropBatches
-from distillmatch_core.v2i_gan.translation_quality import BASELINES, AffineGrayscaleBaseline, evaluate_translators
+from distillmatch_core.v2i_gan.translation_quality import (
+    BASELINES,
+    AffineGrayscaleBaseline,
+    HistogramMatchedGrayscaleBaseline,
+    evaluate_translators,
+)
 from distillmatch_core.v2i_gan.translator import V2IGanTranslator
 
 
@@ -99,10 +104,12 @@ def train(cfg: V2IGanTrainingConfig, out_dir: Path) -> tuple:
 def evaluate(generator_path: Path, short_side: int, data_source: str = "") -> dict:
     generator, info = load_generator(generator_path)
     source = Path(data_source) if data_source else None
-    affine = AffineGrayscaleBaseline.fit(load_split("train", source), short_side)
+    train_pairs = load_split("train", source)
+    affine = AffineGrayscaleBaseline.fit(train_pairs, short_side)
     # Dev images are resized to the training short side below, so the GAN runs at that scale unchanged.
     translators = {"v2i_gan": V2IGanTranslator(generator, max_side=None), **BASELINES,
-                   "affine_grayscale_fit_on_train": affine}
+                   "affine_grayscale_fit_on_train": affine,
+                   "histogram_matched_grayscale": HistogramMatchedGrayscaleBaseline.fit(train_pairs, short_side)}
     pairs = load_split("dev", source)
     results = evaluate_translators(pairs, translators, short_side=short_side)
     return {"num_pairs": len(pairs), "short_side": short_side, "generator": str(generator_path),

@@ -10,7 +10,9 @@ reproducible and resumes exactly without any data-loader state. Files are read
 per sample: nothing loads the dataset into memory.
 
 Sample: image0/image1 (1, H, W) float32 in [0, 1]; H_0to1 (3, 3); content0/1 (H, W) bool
-(pixels that show scene, not warp borders); modality0/1 () long; index () long.
+(pixels that show scene, not warp borders); modality0/1 () long; index () long; with
+``aligned_counterparts``, counterpart0/1 (1, H, W) float32: the other image's rendering warped
+into this image's geometry.
 """
 from __future__ import annotations
 
@@ -43,6 +45,10 @@ class HomographyPairDataConfig:
     curriculum_steps: int = 1500  # ... reaching 1.0 after this many steps
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
     modality: ModalitySamplerConfig = field(default_factory=ModalitySamplerConfig)
+    # Also emit counterpart0/1: each image's cross-modal counterpart, pixel-aligned with it (the
+    # privileged channel of a 3DG-STFM teacher, distillation/privileged_input.py). Draws no random
+    # numbers, so every other key of a sample is unchanged.
+    aligned_counterparts: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,7 @@ class HomographyPairDataset(Dataset):
         content0 = warp_image(ones, H0, interpolation=cv2.INTER_NEAREST) > 0
         content1 = warp_image(ones, H1, interpolation=cv2.INTER_NEAREST) > 0
         H_0to1 = H1 @ np.linalg.inv(H0)
-        return {
+        sample = {
             "image0": torch.from_numpy(warped0.astype(np.float32) / 255.0)[None],
             "image1": torch.from_numpy(warped1.astype(np.float32) / 255.0)[None],
             "H_0to1": torch.from_numpy((H_0to1 / H_0to1[2, 2]).astype(np.float32)),
@@ -138,6 +144,12 @@ class HomographyPairDataset(Dataset):
             "modality1": torch.tensor(MODALITY_CLASSES.index(label1)),
             "index": torch.tensor(int(index)),
         }
+        if self.cfg.aligned_counterparts:
+            # Before warping, img0 and img1 are pixel-aligned renderings of one crop: warping each
+            # by the OTHER image's homography puts it in that image's geometry.
+            sample["counterpart0"] = torch.from_numpy(warp_image(img1, H0).astype(np.float32) / 255.0)[None]
+            sample["counterpart1"] = torch.from_numpy(warp_image(img0, H1).astype(np.float32) / 255.0)[None]
+        return sample
 
 
 def _to_rgb_uint8(image: np.ndarray) -> np.ndarray:

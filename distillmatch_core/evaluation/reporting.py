@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Sequence
 import numpy as np
 
 from distillmatch_core.evaluation.auc import cumulative_error_curve
-from distillmatch_core.evaluation.match_visualization import render_matches
+from distillmatch_core.match_drawing import binary_colors, render_matches
 from distillmatch_core.image_io import write_image
 
 
@@ -137,7 +137,7 @@ def write_report(out_dir: Path, report: BenchmarkReport, command_line: str) -> D
         path = out_dir / "matches" / f"{file_stem(item.dataset)}__{file_stem(item.pair_id)}__{file_stem(item.method)}.png"
         correct = np.asarray(item.correct, dtype=bool)
         caption = f"{item.method}: {len(correct)} matches, {int(correct.sum())} correct"
-        write_image(path, render_matches(item.image0, item.image1, item.keypoints0, item.keypoints1, correct,
-                                         caption=caption))
+        write_image(path, render_matches(item.image0, item.image1, item.keypoints0, item.keypoints1,
+                                         binary_colors(correct), caption=caption))
         written["visualizations"].append(path)
     return written

@@ -12,14 +12,15 @@ from distillmatch_core.losses.modality_loss import modality_loss
 from distillmatch_core.supervision.pair_geometry import DepthGeometry, PairGeometry
 
 
-def total_loss(cfg: LossConfig, outputs: Dict[str, torch.Tensor], conf_gt: torch.Tensor, fine_gt: torch.Tensor,
+def total_loss(cfg: LossConfig, outputs: Dict[str, torch.Tensor], coarse_gt_pairs, fine_gt: torch.Tensor,
                fine_valid: torch.Tensor, geometry: PairGeometry, modality0: Optional[torch.Tensor] = None,
                modality1: Optional[torch.Tensor] = None,
                teacher_features: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-    """``outputs`` from ``DistillMatch.forward`` run with GT coarse pairs; returns every term and "loss"."""
+    """``outputs`` from ``DistillMatch.forward`` (training mode) run with GT coarse pairs;
+    ``coarse_gt_pairs`` = all GT coarse matches (b_ids, i_ids, j_ids). Returns every term and "loss"."""
     focal = dict(alpha=cfg.focal_alpha, gamma=cfg.focal_gamma)
     terms: Dict[str, torch.Tensor] = {}
-    terms["coarse"] = coarse_loss(outputs["prob0"], outputs["prob1"], conf_gt, cfg.coarse_weight_0,
+    terms["coarse"] = coarse_loss(outputs["log_prob0"], outputs["log_prob1"], coarse_gt_pairs, cfg.coarse_weight_0,
                                   cfg.coarse_weight_1, pos_weight=cfg.coarse_pos_weight,
                                   neg_weight=cfg.coarse_neg_weight, **focal)
     terms["fine"] = fine_loss(outputs["fine_prob"], fine_gt, pos_weight=cfg.fine_pos_weight,

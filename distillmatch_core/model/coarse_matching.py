@@ -105,7 +105,8 @@ class CoarseMatching(nn.Module):
             raise ValueError(f"coarse match_type must be softmax or dual_softmax, got {cfg.match_type!r}")
 
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """feat (B, C, h, w) -> dict with tokens (B, L, d), sim, P0, P1, conf (B, L0, L1)."""
+        """feat (B, C, h, w) -> tokens (B, L, d), sim_matrix (B, L0, L1) and, in training, log_prob0/1
+        (row / column log-softmax), otherwise conf_matrix (B, L0, L1)."""
         f0 = add_sincos_to_map(self.input_proj(feat0)).flatten(2).transpose(1, 2)
         f1 = add_sincos_to_map(self.input_proj(feat1)).flatten(2).transpose(1, 2)
         f0, f1 = self.transformer(f0, f1)
@@ -115,9 +116,21 @@ class CoarseMatching(nn.Module):
         d0 = F.normalize(self.proj0(f0), dim=-1)
         d1 = F.normalize(self.proj1(f1), dim=-1)
         sim = torch.einsum("bld,bsd->bls", d0, d1) / self.cfg.temperature
-        e = sim.float().exp()
-        p0 = e / e.sum(dim=2, keepdim=True)
-        p1 = e / e.sum(dim=1, keepdim=True)
-        conf = p0 * p1 if self.cfg.match_type == "dual_softmax" else p0
-        return {"coarse_tokens0": f0, "coarse_tokens1": f1, "sim_matrix": sim, "prob0": p0, "prob1": p1,
-                "conf_matrix": conf}
+        out = {"coarse_tokens0": f0, "coarse_tokens1": f1, "sim_matrix": sim}
+        if self.training:
+            # The losses work on log-probabilities; the (L0, L1) confidence is only needed for
+            # selecting matches, which training does not do (the fine stage gets GT cells).
+            out["log_prob0"] = torch.log_softmax(sim.float(), dim=2)
+            out["log_prob1"] = torch.log_softmax(sim.float(), dim=1)
+            return out
+        out["conf_matrix"] = confidence_from_similarity(sim, self.cfg.match_type)
+        return out
+
+
+def confidence_from_similarity(sim: torch.Tensor, match_type: str) -> torch.Tensor:
+    """(B, L0, L1) similarity -> matching confidence (row softmax, or dual softmax P0 * P1)."""
+    e = sim.float().exp()
+    p0 = e / e.sum(dim=2, keepdim=True)
+    if match_type != "dual_softmax":
+        return p0
+    return p0 * (e / e.sum(dim=1, keepdim=True))

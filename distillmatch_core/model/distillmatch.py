@@ -72,19 +72,17 @@ class DistillMatch(nn.Module):
 
         Adds: b_ids, i_ids, j_ids, coarse_confidence (M,), fine outputs (M, ...), keypoints0/1 (M, 2)
         in network-input pixels and match_valid (M,) = fine probability above theta_f.
+        Without ``coarse_pairs`` the model must be in eval mode (selection needs conf_matrix).
         """
         feats = self.extract(image0, image1)
         gh, gw = int(feats["grid"][0]), int(feats["grid"][1])
-        with torch.no_grad():
+        if coarse_pairs is None:
             predicted = select_coarse_matches(feats["conf_matrix"].detach(), (gh, gw), (gh, gw),
                                               self.cfg.coarse.threshold, self.cfg.coarse.border_rm)
-        pb, pi, pj, pconf = predicted.flatten_valid()
-        feats.update({"pred_b_ids": pb, "pred_i_ids": pi, "pred_j_ids": pj})
-        if coarse_pairs is None:
-            b_ids, i_ids, j_ids, conf = pb, pi, pj, pconf
+            b_ids, i_ids, j_ids, conf = predicted.flatten_valid()
         else:
             b_ids, i_ids, j_ids = coarse_pairs
-            conf = feats["conf_matrix"][b_ids, i_ids, j_ids].detach()
+            conf = feats["sim_matrix"][b_ids, i_ids, j_ids].detach()  # (training: a score, not a probability)
         feats.update({"b_ids": b_ids, "i_ids": i_ids, "j_ids": j_ids, "coarse_confidence": conf})
         fine = self._fine(feats, b_ids, i_ids, j_ids)
         feats.update(fine)

@@ -24,7 +24,7 @@ from distillmatch_core.ros_interface.homography_filter import (HomographyFilterC
                                                                normalize_homography)
 from distillmatch_core.ros_interface.image_encoding import (array_to_image_message, decode_image_message,
                                                             image_size, to_matcher_rgb, to_matcher_thermal)
-from distillmatch_core.ros_interface.match_overlay import draw_match_overlay
+from distillmatch_core.match_drawing import binary_colors, render_matches
 from distillmatch_core.ros_interface.message_factory import MessageFactory, stamp_to_ns
 from distillmatch_core.ros_interface.output_messages import (aligned_thermal_message, camera_matrix_from_info,
                                                              correspondence_cloud_message, homography_message,
@@ -175,8 +175,9 @@ class FrameProcessor:
         if pair.rgb_camera_info is not None and pair.thermal_camera_info is not None:
             self._add_relative_pose(pair, result, config, outcome)
         if want_overlay:
-            outcome.overlay = draw_match_overlay(rgb_input, thermal_input, result.keypoints0, result.keypoints1,
-                                                 inliers)
+            outcome.overlay = render_matches(rgb_input, thermal_input, result.keypoints0, result.keypoints1,
+                                             binary_colors(inliers),
+                                             caption=f"{len(result)} matches, {int(inliers.sum())} inliers")
             outcome.messages.debug_image = array_to_image_message(make, outcome.overlay, "rgb8", header)
 
     def _add_relative_pose(self, pair: FramePair, result: MatchResult, config: ProcessingConfig,

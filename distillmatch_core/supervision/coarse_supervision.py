@@ -1,6 +1,6 @@
 """Coarse ground truth: mutual nearest neighbours between the two 1/8 grids under the true geometry.
 
--> conf_gt (B, L0, L1) float {0, 1} and the GT match list (b_ids, i_ids, j_ids), each (M,).
+-> the GT match list (b_ids, i_ids, j_ids), each (M,); ``dense_ground_truth`` makes the (B, L0, L1) matrix.
 Cell x of a grid is anchored at pixel 8x (see fine_matching.py for the convention).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def nearest_cell(pts: torch.Tensor, h: int, w: int, stride: int = 8) -> Tuple[to
 
 
 def coarse_ground_truth(geometry: PairGeometry, batch: int, grid0: Tuple[int, int], grid1: Tuple[int, int],
-                        device) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+                        device) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     h0, w0 = grid0
     h1, w1 = grid1
     pts0 = grid_anchors(h0, w0, batch, device)
@@ -45,6 +45,11 @@ def coarse_ground_truth(geometry: PairGeometry, batch: int, grid0: Tuple[int, in
     mutual = ok_i & back_ok & (back == torch.arange(l0, device=device)[None])
     b_ids, i_ids = torch.nonzero(mutual, as_tuple=True)
     j_ids = j_of_i[b_ids, i_ids]
-    conf_gt = torch.zeros(batch, l0, h1 * w1, device=device)
-    conf_gt[b_ids, i_ids, j_ids] = 1.0
-    return conf_gt, (b_ids, i_ids, j_ids)
+    return b_ids, i_ids, j_ids
+
+
+def dense_ground_truth(gt_pairs, batch: int, l0: int, l1: int, device) -> torch.Tensor:
+    """(b_ids, i_ids, j_ids) -> (B, L0, L1) float {0, 1} matrix."""
+    conf_gt = torch.zeros(batch, l0, l1, device=device)
+    conf_gt[gt_pairs[0], gt_pairs[1], gt_pairs[2]] = 1.0
+    return conf_gt

@@ -50,16 +50,16 @@ def supervised_forward(model: torch.nn.Module, batch: Dict[str, torch.Tensor], l
     grid = (h // 8, w // 8)
     geometry = batch_geometry(batch)
     with torch.no_grad():
-        conf_gt, gt_pairs = coarse_ground_truth(geometry, b, grid, grid, image0.device)
+        gt_pairs = coarse_ground_truth(geometry, b, grid, grid, image0.device)
         gen = torch.Generator().manual_seed(int(step_seed))
         pairs = sample_fine_pairs(gt_pairs, max_fine_matches, gen)
         fine_gt, fine_valid = fine_ground_truth(geometry, *pairs, grid[1], grid[1],
                                                 _unwrap(model).cfg.fine.window_size)
     inputs = model_inputs if model_inputs is not None else (image0, image1)
     outputs = model(*inputs, coarse_pairs=pairs)
-    terms = total_loss(loss_cfg, outputs, conf_gt, fine_gt, fine_valid, geometry,
+    terms = total_loss(loss_cfg, outputs, gt_pairs, fine_gt, fine_valid, geometry,
                        batch.get("modality0"), batch.get("modality1"), teacher_features)
-    supervision = {"conf_gt": conf_gt, "fine_gt": fine_gt, "fine_valid": fine_valid,
+    supervision = {"gt_pairs": gt_pairs, "fine_gt": fine_gt, "fine_valid": fine_valid,
                    "num_gt_matches": torch.tensor(len(gt_pairs[0]))}
     return terms, outputs, supervision
 

@@ -76,6 +76,11 @@ def rng_state() -> Dict[str, Any]:
             "python_seed_state": repr(random.getstate()[1][:1])}
 
 
+def _single_threaded_worker(_: int) -> None:
+    # Loader workers share the cores with the training step; torch ops in them must not fan out.
+    torch.set_num_threads(1)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: Optional[Path] = None, quiet: bool = False):
         self.cfg = cfg
@@ -124,8 +129,16 @@ class Trainer:
                 "teacher": self.model_cfg.teacher.model_name if self.model_cfg.teacher.enabled else "none",
                 "world_size": self.ctx.world_size, "device": str(self.ctx.device)}
 
+    def sync_buffers(self) -> None:
+        """Give every rank rank 0's BatchNorm statistics (DDP syncs gradients, not buffers after a step)."""
+        if self.ctx.enabled:
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
     def save(self, name: str = "last.pt", with_training_state: bool = True) -> Path:
+        """Called by every rank (buffers are synchronised collectively); rank 0 writes."""
         path = self.out / name
+        self.sync_buffers()
         if self.ctx.is_main:
             save_checkpoint(path, self.model, self.model_cfg, self._lineage(),
                             self._training_state() if with_training_state else None)
@@ -148,14 +161,7 @@ class Trainer:
     def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
         self.ddp_model.train()
         batch = {k: v.to(self.ctx.device, non_blocking=True) for k, v in batch.items()}
-        teacher_features = None
-        if self.teacher is not None:
-            with torch.no_grad():
-                teacher_features = self.teacher(torch.cat([batch["image0"], batch["image1"]], 0))
-        step_seed = self.cfg.seed * 1_000_003 + self.step * 131 + self.ctx.rank
-        with torch.autocast(device_type=self.ctx.device.type, dtype=torch.float16, enabled=self.use_amp):
-            terms, _, sup = supervised_forward(self.ddp_model, batch, self.cfg.loss, self.cfg.max_fine_matches,
-                                               step_seed, teacher_features)
+        terms, sup = self.compute_loss_terms(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["loss"]).backward()
         self.scaler.unscale_(self.optimizer)
@@ -169,6 +175,27 @@ class Trainer:
         out["lr"] = self.scheduler.get_last_lr()[0]
         out["gt_matches"] = float(sup["num_gt_matches"])
         return out
+
+    # The loss of one batch is a hook: the 3DG-STFM student trainer
+    # (distillation/matcher_distillation_trainer.py) adds its teacher terms there.
+    def feature_teacher_targets(self, batch: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+        """VFM teacher features of both images (2B, C, h, w), or None without a VFM teacher."""
+        if self.teacher is None:
+            return None
+        with torch.no_grad():
+            return self.teacher(torch.cat([batch["image0"], batch["image1"]], 0))
+
+    def step_seed(self) -> int:
+        return self.cfg.seed * 1_000_003 + self.step * 131 + self.ctx.rank
+
+    def compute_loss_terms(self, batch: Dict[str, torch.Tensor]):
+        """-> (loss terms incl. "loss", supervision) of one batch already on the device."""
+        teacher_features = self.feature_teacher_targets(batch)
+        step_seed = self.step_seed()
+        with torch.autocast(device_type=self.ctx.device.type, dtype=torch.float16, enabled=self.use_amp):
+            terms, _, sup = supervised_forward(self.ddp_model, batch, self.cfg.loss, self.cfg.max_fine_matches,
+                                               step_seed, teacher_features)
+        return terms, sup
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> Dict[str, float]:
@@ -191,6 +218,14 @@ class Trainer:
         return metrics
 
     # ------------------------------------------------------------------ loop
+    def batches(self) -> DataLoader:
+        """Batches of the steps still to run (from ``self.step`` to ``total_steps``), for this rank."""
+        cfg = self.cfg
+        sampler = StepBatchSampler(cfg.batch_size, self.step, cfg.total_steps, self.ctx.rank, self.ctx.world_size)
+        return DataLoader(build_dataset(cfg, cfg.seed), batch_sampler=sampler, num_workers=cfg.data.num_workers,
+                          persistent_workers=False, pin_memory=self.ctx.device.type == "cuda",
+                          worker_init_fn=_single_threaded_worker)
+
     def fit(self) -> Dict[str, Any]:
         cfg = self.cfg
         is_main = self.ctx.is_main
@@ -198,10 +233,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             with open(self.out / "train_config.yaml", "w", encoding="utf-8") as fh:
                 yaml.safe_dump(config_as_dict(cfg), fh, sort_keys=False)
-        dataset = build_dataset(cfg, cfg.seed)
-        sampler = StepBatchSampler(cfg.batch_size, self.step, cfg.total_steps, self.ctx.rank, self.ctx.world_size)
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
-                            persistent_workers=False, pin_memory=self.ctx.device.type == "cuda")
+        loader = self.batches()
         writer = None
         if is_main:
             from torch.utils.tensorboard import SummaryWriter

@@ -124,3 +124,26 @@ class AffineGrayscaleBaseline:
     def __call__(self, visible: np.ndarray) -> np.ndarray:
         gray = grayscale_baseline(visible).astype(np.float32)
         return np.clip(self.gain * gray + self.offset + 0.5, 0, 255).astype(np.uint8)
+
+
+class HistogramMatchedGrayscaleBaseline:
+    """gray -> monotone tone curve mapping each image's own intensity CDF onto the pooled infrared
+    CDF of a set of pairs (fit on train). A global remap with no spatial reasoning: a learned
+    translator's histogram distances are only meaningful if they beat this."""
+
+    def __init__(self, target_cdf: np.ndarray):
+        self.target_cdf = np.asarray(target_cdf, dtype=np.float64)  # (256,)
+
+    @classmethod
+    def fit(cls, pairs: Sequence[AlignedPair], short_side: int = 120) -> "HistogramMatchedGrayscaleBaseline":
+        hist = np.zeros(256)
+        for pair in pairs:
+            _, infrared = read_pair_uint8(pair)
+            hist += np.bincount(resize_short_side(infrared, short_side).ravel(), minlength=256)
+        return cls(np.cumsum(hist) / max(hist.sum(), 1))
+
+    def __call__(self, visible: np.ndarray) -> np.ndarray:
+        gray = grayscale_baseline(visible)
+        cdf = np.cumsum(np.bincount(gray.ravel(), minlength=256)) / gray.size
+        lut = np.searchsorted(self.target_cdf, cdf, side="left").clip(0, 255).astype(np.uint8)
+        return lut[gray]

@@ -62,7 +62,10 @@ class V2IGanTranslator:
         x = x.to(self.device)
         m = self.generator.cfg.size_multiple
         wh, ww = x.shape[-2:]
-        pad_h, pad_w = (-wh) % m, (-ww) % m
+        # Pad to a multiple of m and to at least 4 m, so the bottleneck keeps >= 4 cells for the
+        # reflect-padded convolutions even on tiny inputs.
+        pad_h = max((-wh) % m, 4 * m - wh)
+        pad_w = max((-ww) % m, 4 * m - ww)
         if pad_h or pad_w:
             # Reflect needs pad < size; replicate is the fallback for tiny inputs.
             mode = "reflect" if pad_h < wh and pad_w < ww else "replicate"

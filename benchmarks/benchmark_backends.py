@@ -1,0 +1,253 @@
+"""Latency and peak memory of DistillMatch through torch and ONNX Runtime, with SIFT as the reference.
+
+    python benchmarks/benchmark_backends.py [--weights default] [--sizes 640x480,320x256] [--repeats 10]
+
+Every configuration (backend x input size, and SIFT per size) runs in a fresh Python
+subprocess, so peak RSS is that configuration's alone (an ONNX Runtime process never
+imports torch) and no allocator or thread-pool state carries over. Each one matches the
+same real RGB-thermal pair of the dev split: ``--warmup`` untimed runs, then ``--repeats``
+timed ``Matcher.match`` calls (preprocessing + network + mapping back), median reported.
+Both DistillMatch backends get the identical static canvas (WxH), so they do the same work;
+SIFT runs on the pair resized to WxH. "x SIFT" is median latency / SIFT's median at that size.
+torch runs the eager path (every match); the ONNX graph keeps at most --max-matches, so the
+"matches" column can differ when a model finds more.
+
+The static ONNX graphs are exported first, in this process, into ``--work-dir``.
+Run it on an otherwise idle machine: a training job on the same cores inflates every number.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+@dataclass
+class MeasureSpec:
+    method: str  # "torch" | "onnxruntime" | "sift"
+    weights: str  # checkpoint (torch) or .onnx (onnxruntime); unused for sift
+    size: Tuple[int, int]  # (H, W)
+    image0: str
+    image1: str
+    threads: int
+    warmup: int
+    repeats: int
+
+
+@dataclass
+class Measurement:
+    method: str
+    size: Tuple[int, int]
+    median_ms: float
+    p90_ms: float
+    network_ms: Optional[float]  # DistillMatch only: median of the network stage
+    load_s: float
+    peak_rss_mb: float
+    matches: int
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set. Linux: VmHWM, which belongs to the address space and so starts
+    afresh at exec; ru_maxrss would still carry the parent's peak from before the fork."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / 2 ** 20  # Linux: KiB, macOS: bytes
+
+
+# ---------------------------------------------------------------------------------------------- child
+
+
+def measure(spec: MeasureSpec) -> Measurement:
+    """Runs inside the fresh subprocess."""
+    import cv2
+
+    from distillmatch_core.image_io import read_image
+
+    cv2.setNumThreads(spec.threads)
+    image0, image1 = read_image(spec.image0), read_image(spec.image1)
+    h, w = spec.size
+    started = time.perf_counter()
+    if spec.method == "sift":
+        from distillmatch_core.evaluation.classical_matchers import SiftRatioMatcher
+
+        image0 = cv2.resize(image0, (w, h), interpolation=cv2.INTER_AREA)
+        image1 = cv2.resize(image1, (w, h), interpolation=cv2.INTER_AREA)
+        sift = SiftRatioMatcher()
+
+        def run_once():
+            k0, _ = sift(image0, image1)
+            return len(k0), None
+    else:
+        from distillmatch_core.matcher import Matcher
+
+        if spec.method == "torch":
+            import torch
+
+            torch.set_num_threads(spec.threads)
+            matcher = Matcher.from_pretrained(spec.weights, backend="torch", device="cpu")
+            # The same static canvas as the ONNX graph, so both backends run the same network input.
+            matcher.backend.input_size = (h, w)
+        else:
+            matcher = Matcher.from_pretrained(spec.weights, backend="onnxruntime", device="cpu",
+                                              threads=spec.threads)
+
+        def run_once():
+            result = matcher.match(image0, image1)
+            return len(result), result.timings["network"]
+    load_s = time.perf_counter() - started
+    for _ in range(spec.warmup):
+        run_once()
+    totals, networks, matches = [], [], 0
+    for _ in range(spec.repeats):
+        t0 = time.perf_counter()
+        matches, network = run_once()
+        totals.append(time.perf_counter() - t0)
+        if network is not None:
+            networks.append(network)
+    totals.sort()
+    return Measurement(method=spec.method, size=spec.size, median_ms=1e3 * statistics.median(totals),
+                       p90_ms=1e3 * totals[min(len(totals) - 1, int(0.9 * len(totals)))],
+                       network_ms=1e3 * statistics.median(networks) if networks else None, load_s=load_s,
+                       peak_rss_mb=peak_rss_mb(), matches=matches)
+
+
+def measure_in_subprocess(spec: MeasureSpec, nice: int) -> Measurement:
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec.threads))
+    command = [sys.executable, str(Path(__file__).resolve()), "--measure", json.dumps(asdict(spec))]
+    if nice:
+        command = ["nice", "-n", str(nice)] + command
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(REPO_ROOT))
+    if done.returncode != 0:
+        raise RuntimeError(f"{spec.method} {spec.size} failed:\n{done.stderr.strip()[-2000:]}")
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    data["size"] = tuple(data["size"])
+    return Measurement(**data)
+
+
+# ---------------------------------------------------------------------------------------------- parent
+
+
+def parse_sizes(text: str) -> List[Tuple[int, int]]:
+    sizes = []
+    for part in text.split(","):
+        w, h = part.lower().split("x")
+        sizes.append((int(h), int(w)))
+    return sizes
+
+
+def machine_summary(threads: int) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = []
+    for module in ("torch", "onnxruntime", "cv2"):
+        try:
+            versions.append(f"{module} {__import__(module).__version__}")
+        except ImportError:
+            versions.append(f"{module} missing")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{cpu}, {os.cpu_count()} logical cores, {threads} thread(s) per run, load average {load}; "
+            f"Python {platform.python_version()}, {', '.join(versions)}")
+
+
+def format_table(results: List[Measurement], weights_name: str) -> str:
+    sift = {r.size: r.median_ms for r in results if r.method == "sift"}
+    lines = ["| method | input (WxH) | median ms | p90 ms | network ms | x SIFT | peak RSS MB | load s | matches |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in results:
+        name = "SIFT + ratio test" if r.method == "sift" else f"distillmatch {weights_name} ({r.method})"
+        ratio = r.median_ms / sift[r.size] if r.size in sift and sift[r.size] > 0 else float("nan")
+        network = f"{r.network_ms:.1f}" if r.network_ms is not None else "-"
+        lines.append(f"| {name} | {r.size[1]}x{r.size[0]} | {r.median_ms:.1f} | {r.p90_ms:.1f} | {network} | "
+                     f"{ratio:.2f} | {r.peak_rss_mb:.0f} | {r.load_s:.2f} | {r.matches} |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", default="default", help="DistillMatch checkpoint (.pt); default: packaged")
+    parser.add_argument("--sizes", default="640x480,320x256", help="comma-separated WxH network inputs")
+    parser.add_argument("--backends", default="torch,onnxruntime", help="comma-separated DistillMatch backends")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per configuration (>= 5 for figures)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads per configuration")
+    parser.add_argument("--pair", type=int, default=0, help="index of the dev-split pair to match")
+    parser.add_argument("--max-matches", type=int, default=1024, help="match slots of the exported graphs")
+    parser.add_argument("--work-dir", type=Path, default=None, help="where the ONNX exports go (default: temp)")
+    parser.add_argument("--nice", type=int, default=0, help="run each measurement under nice -n N")
+    parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child process
+    args = parser.parse_args(argv)
+
+    if args.measure:
+        data = json.loads(args.measure)
+        data["size"] = tuple(data["size"])
+        print(json.dumps(asdict(measure(MeasureSpec(**data)))))
+        return 0
+
+    from distillmatch_core.data.splits import load_split
+    from distillmatch_core.export.onnx_export import OnnxExportOptions, export_onnx
+    from distillmatch_core.matcher import resolve_weights
+
+    if args.repeats < 5:
+        print(f"note: --repeats {args.repeats} is a smoke run; use >= 5 for figures", file=sys.stderr)
+    weights = resolve_weights(args.weights)
+    pair = load_split("dev")[args.pair]
+    sizes = parse_sizes(args.sizes)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="distillmatch_bench_"))
+    print(f"pair {pair.key}; weights {weights}; {machine_summary(args.threads)}")
+
+    results: List[Measurement] = []
+    for size in sizes:
+        h, w = size
+        specs = [MeasureSpec("sift", "", size, str(pair.visible_path), str(pair.infrared_path), args.threads,
+                             args.warmup, args.repeats)]
+        if "torch" in backends:
+            specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
+                                     args.threads, args.warmup, args.repeats))
+        if "onnxruntime" in backends:
+            onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}.onnx"
+            export_onnx(weights, onnx_path, OnnxExportOptions(input_size=size, max_matches=args.max_matches))
+            specs.append(MeasureSpec("onnxruntime", str(onnx_path), size, str(pair.visible_path),
+                                     str(pair.infrared_path), args.threads, args.warmup, args.repeats))
+        for spec in specs:
+            result = measure_in_subprocess(spec, args.nice)
+            print(f"  {spec.method:12s} {w}x{h}: median {result.median_ms:.1f} ms, peak RSS "
+                  f"{result.peak_rss_mb:.0f} MB, {result.matches} matches", flush=True)
+            results.append(result)
+
+    print()
+    print(format_table(results, weights.stem))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine_summary(args.threads), "pair": pair.key,
+                                         "weights": str(weights), "results": [asdict(r) for r in results]},
+                                        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

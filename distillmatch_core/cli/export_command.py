@@ -1,0 +1,86 @@
+"""``distillmatch export onnx [--weights W] [--size 640x480] [--max-matches K] OUT.onnx``.
+
+Writes the static-shape inference graph of a checkpoint (student path, top-K match slots
+with a validity mask, fine matching and sub-pixel refinement inside the graph), checked
+by the ONNX checker and audited for deployment traps; see docs/deployment.md.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import Tuple
+
+from distillmatch_core.cli.errors import CliError
+
+FORMATS = ("onnx",)
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """'640x480' (WIDTHxHEIGHT, as cameras are named) -> (H, W)."""
+    try:
+        w_text, h_text = text.lower().replace(" ", "").split("x")
+        return int(h_text), int(w_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from distillmatch_core.export.export_defaults import DEFAULT_INPUT_SIZE, DEFAULT_MAX_MATCHES, DEFAULT_OPSET
+
+    parser = subparsers.add_parser(
+        "export", help="export a checkpoint for deployment (ONNX)",
+        description="Export a DistillMatch checkpoint to a static-shape graph for ONNX Runtime / TensorRT.")
+    formats = parser.add_subparsers(dest="format", metavar="FORMAT")
+    onnx_parser = formats.add_parser(
+        "onnx", help="static-shape ONNX graph (ONNX Runtime, TensorRT)",
+        description="Trace the checkpoint's inference path with a fixed input size and a fixed number of match "
+                    "slots; outputs keypoints0, keypoints1, confidence, valid.")
+    onnx_parser.add_argument("output", type=Path, metavar="OUT.onnx", help="file to write")
+    onnx_parser.add_argument("--weights", default="default",
+                             help="checkpoint to export (default: the packaged model, 'default')")
+    h, w = DEFAULT_INPUT_SIZE
+    onnx_parser.add_argument("--size", type=parse_size, default=DEFAULT_INPUT_SIZE, metavar="WxH",
+                             help=f"static network input, multiples of 8 (default: {w}x{h}); images of other "
+                                  "sizes are fitted into it by the Matcher")
+    onnx_parser.add_argument("--max-matches", type=int, default=DEFAULT_MAX_MATCHES, metavar="K",
+                             help=f"match slots in the graph (default: {DEFAULT_MAX_MATCHES}; TensorRT 8.x "
+                                  "accepts at most 1024, 10.x 3840)")
+    onnx_parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                             help=f"ONNX opset (default: {DEFAULT_OPSET}, what TensorRT's parser reads)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "format", None) != "onnx":
+        raise CliError("choose a format: distillmatch export onnx [--weights W] [--size 640x480] "
+                       "[--max-matches K] OUT.onnx")
+    try:
+        importlib.import_module("onnx")  # fail here with an install hint, not mid-export
+        from distillmatch_core.export.onnx_export import OnnxExportError, OnnxExportOptions, export_onnx
+        from distillmatch_core.matcher import resolve_weights
+    except ImportError as exc:
+        raise CliError(f"export needs torch and the 'onnx' package (pip install onnx): {exc}") from None
+    if args.output.suffix.lower() != ".onnx":
+        raise CliError(f"output {args.output} should end in .onnx")
+    try:
+        weights = resolve_weights(args.weights)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    if weights.suffix.lower() == ".onnx":
+        raise CliError(f"{weights} is already an ONNX file; --weights takes a checkpoint (.pt)")
+    options = OnnxExportOptions(input_size=tuple(args.size), max_matches=args.max_matches, opset=args.opset)
+    try:
+        report = export_onnx(weights, args.output, options)
+    except (OnnxExportError, ValueError, OSError) as exc:  # CheckpointError is a ValueError
+        # One line: torch's load errors span several (the first one names the problem).
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CliError(f"cannot export {weights}: {first_line}") from None
+    info = report.info
+    h, w = info.input_size
+    print(f"wrote {report.path} ({report.path.stat().st_size / 1e6:.1f} MB) in {report.seconds:.1f} s: "
+          f"input {w}x{h}, {info.max_matches} match slots, opset {info.opset}, "
+          f"{sum(report.op_counts.values())} nodes, no deployment traps found")
+    print(f"source {weights} (sha256 {info.source_checkpoint_sha256[:12]}...)")
+    print(f"run it: Matcher.from_pretrained({str(report.path)!r}, backend='onnxruntime')")
+    return 0

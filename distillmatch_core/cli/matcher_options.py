@@ -1,0 +1,27 @@
+"""Command-line options shared by every command that runs the matcher."""
+from __future__ import annotations
+
+import argparse
+
+from distillmatch_core.cli.errors import CliError
+
+
+def add_matcher_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default="default",
+                        help="checkpoint (.pt), ONNX file or TensorRT source; 'default' = the shipped lite model")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "tensorrt"], default=None,
+                        help="inference backend (default: onnxruntime for .onnx, torch otherwise)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--size", type=int, default=640, help="longer image side fed to the network")
+
+
+def load_matcher_from_args(args: argparse.Namespace):
+    from distillmatch_core.checkpoint import CheckpointError
+    from distillmatch_core.matcher import Matcher
+
+    if args.size is not None and args.size < 64:
+        raise CliError(f"--size {args.size} is too small (at least 64)")
+    try:
+        return Matcher.from_pretrained(args.weights, device=args.device, backend=args.backend, size=args.size)
+    except (FileNotFoundError, CheckpointError, ImportError, RuntimeError, ValueError) as exc:
+        raise CliError(str(exc)) from None
