@@ -1,6 +1,11 @@
 """Latency and peak memory of DistillMatch through torch and ONNX Runtime, with SIFT as the reference.
 
     python benchmarks/benchmark_backends.py [--weights default] [--sizes 640x480,320x256] [--repeats 10]
+    python benchmarks/benchmark_backends.py --weights default,preset:paper --backends torch --sizes 640x480
+
+``--weights`` takes a comma-separated list; ``preset:NAME`` is a randomly initialised model of that
+preset (latency and memory do not depend on the weights), so the paper's configuration can be
+timed next to the shipped ``lite`` model without training it.
 
 Every configuration (backend x input size, and SIFT per size) runs in a fresh Python
 subprocess, so peak RSS is that configuration's alone (an ONNX Runtime process never
@@ -51,6 +56,7 @@ class MeasureSpec:
 @dataclass
 class Measurement:
     method: str
+    weights_name: str
     size: Tuple[int, int]
     median_ms: float
     p90_ms: float
@@ -125,7 +131,8 @@ def measure(spec: MeasureSpec) -> Measurement:
         if network is not None:
             networks.append(network)
     totals.sort()
-    return Measurement(method=spec.method, size=spec.size, median_ms=1e3 * statistics.median(totals),
+    return Measurement(method=spec.method, weights_name=Path(spec.weights).stem if spec.weights else "",
+                       size=spec.size, median_ms=1e3 * statistics.median(totals),
                        p90_ms=1e3 * totals[min(len(totals) - 1, int(0.9 * len(totals)))],
                        network_ms=1e3 * statistics.median(networks) if networks else None, load_s=load_s,
                        peak_rss_mb=peak_rss_mb(), matches=matches)
@@ -145,6 +152,27 @@ def measure_in_subprocess(spec: MeasureSpec, nice: int) -> Measurement:
 
 
 # ---------------------------------------------------------------------------------------------- parent
+
+
+def resolve_benchmark_weights(spec: str, work_dir: Path) -> Path:
+    """A checkpoint path / "default", or ``preset:NAME``: a random-weights checkpoint of that preset."""
+    from distillmatch_core.matcher import resolve_weights
+
+    if not spec.startswith("preset:"):
+        return resolve_weights(spec)
+    import torch
+
+    from distillmatch_core.checkpoint import save_checkpoint
+    from distillmatch_core.config import preset
+    from distillmatch_core.model.distillmatch import DistillMatch
+
+    name = spec.split(":", 1)[1]
+    cfg = preset(name)
+    path = work_dir / f"{name}_random.pt"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    save_checkpoint(path, DistillMatch(cfg), cfg, {"note": "random weights, for timing only"})
+    return path
 
 
 def parse_sizes(text: str) -> List[Tuple[int, int]]:
@@ -173,12 +201,12 @@ def machine_summary(threads: int) -> str:
             f"Python {platform.python_version()}, {', '.join(versions)}")
 
 
-def format_table(results: List[Measurement], weights_name: str) -> str:
+def format_table(results: List[Measurement]) -> str:
     sift = {r.size: r.median_ms for r in results if r.method == "sift"}
     lines = ["| method | input (WxH) | median ms | p90 ms | network ms | x SIFT | peak RSS MB | load s | matches |",
              "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for r in results:
-        name = "SIFT + ratio test" if r.method == "sift" else f"distillmatch {weights_name} ({r.method})"
+        name = "SIFT + ratio test" if r.method == "sift" else f"distillmatch {r.weights_name} ({r.method})"
         ratio = r.median_ms / sift[r.size] if r.size in sift and sift[r.size] > 0 else float("nan")
         network = f"{r.network_ms:.1f}" if r.network_ms is not None else "-"
         lines.append(f"| {name} | {r.size[1]}x{r.size[0]} | {r.median_ms:.1f} | {r.p90_ms:.1f} | {network} | "
@@ -210,26 +238,28 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from distillmatch_core.data.splits import load_split
     from distillmatch_core.export.onnx_export import OnnxExportOptions, export_onnx
-    from distillmatch_core.matcher import resolve_weights
 
     if args.repeats < 5:
         print(f"note: --repeats {args.repeats} is a smoke run; use >= 5 for figures", file=sys.stderr)
-    weights = resolve_weights(args.weights)
     pair = load_split("dev")[args.pair]
     sizes = parse_sizes(args.sizes)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="distillmatch_bench_"))
-    print(f"pair {pair.key}; weights {weights}; {machine_summary(args.threads)}")
+    weights_list = [resolve_benchmark_weights(w.strip(), work_dir) for w in args.weights.split(",") if w.strip()]
+    print(f"pair {pair.key}; weights {', '.join(map(str, weights_list))}; {machine_summary(args.threads)}")
 
     results: List[Measurement] = []
-    for size in sizes:
+    for size, weights in [(s, None) for s in sizes] + [(s, w) for s in sizes for w in weights_list]:
         h, w = size
-        specs = [MeasureSpec("sift", "", size, str(pair.visible_path), str(pair.infrared_path), args.threads,
-                             args.warmup, args.repeats)]
-        if "torch" in backends:
+        if weights is None:  # SIFT once per size, first
+            specs = [MeasureSpec("sift", "", size, str(pair.visible_path), str(pair.infrared_path), args.threads,
+                                 args.warmup, args.repeats)]
+        else:
+            specs = []
+        if weights is not None and "torch" in backends:
             specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
                                      args.threads, args.warmup, args.repeats))
-        if "onnxruntime" in backends:
+        if weights is not None and "onnxruntime" in backends:
             onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}.onnx"
             export_onnx(weights, onnx_path, OnnxExportOptions(input_size=size, max_matches=args.max_matches))
             specs.append(MeasureSpec("onnxruntime", str(onnx_path), size, str(pair.visible_path),
@@ -241,10 +271,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             results.append(result)
 
     print()
-    print(format_table(results, weights.stem))
+    print(format_table(results))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine_summary(args.threads), "pair": pair.key,
-                                         "weights": str(weights), "results": [asdict(r) for r in results]},
+                                         "weights": [str(w) for w in weights_list],
+                                         "results": [asdict(r) for r in results]},
                                         indent=2))
     return 0
 

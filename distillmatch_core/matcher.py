@@ -60,10 +60,10 @@ class Matcher:
     def from_pretrained(cls, name_or_path: Union[str, Path] = "default", device: str = "cpu",
                         backend: Optional[str] = None, size: Optional[int] = 640,
                         normalization: Optional[ThermalNormalization] = None, **backend_options) -> "Matcher":
-        """``backend`` defaults to "onnxruntime" for .onnx files and "torch" otherwise."""
+        """``backend`` defaults to "onnxruntime" for .onnx, "tensorrt" for .engine, "torch" otherwise."""
         weights = resolve_weights(name_or_path)
         if backend is None:
-            backend = "onnxruntime" if weights.suffix == ".onnx" else "torch"
+            backend = {".onnx": "onnxruntime", ".engine": "tensorrt"}.get(weights.suffix, "torch")
         return cls(create_backend(backend, weights, device, **backend_options), size, normalization)
 
     @property
