@@ -50,5 +50,9 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     out = image
     if image.ndim == 3 and image.shape[2] == 3:
         out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), out):
+    try:
+        ok = cv2.imwrite(str(path), out)
+    except cv2.error as exc:  # e.g. an extension OpenCV has no encoder for
+        raise OSError(f"could not write image {path}: {exc.err or exc}") from None
+    if not ok:
         raise OSError(f"could not write image {path}")

@@ -21,6 +21,15 @@ from distillmatch_core.thermal_normalization import ThermalNormalization
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_WEIGHTS = ASSETS / "distillmatch_lite.pt"
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")  # serialized TensorRT engines
+
+
+def default_backend(weights: Union[str, Path]) -> str:
+    """The backend a weights file implies: onnxruntime for .onnx, tensorrt for engines, torch otherwise."""
+    suffix = Path(str(weights)).suffix.lower()
+    if suffix == ".onnx":
+        return "onnxruntime"
+    return "tensorrt" if suffix in ENGINE_SUFFIXES else "torch"
 
 
 def resolve_weights(name_or_path: Union[str, Path]) -> Path:
@@ -60,10 +69,10 @@ class Matcher:
     def from_pretrained(cls, name_or_path: Union[str, Path] = "default", device: str = "cpu",
                         backend: Optional[str] = None, size: Optional[int] = 640,
                         normalization: Optional[ThermalNormalization] = None, **backend_options) -> "Matcher":
-        """``backend`` defaults to "onnxruntime" for .onnx, "tensorrt" for .engine, "torch" otherwise."""
+        """``backend`` None or "auto": ``default_backend(weights)``."""
         weights = resolve_weights(name_or_path)
-        if backend is None:
-            backend = {".onnx": "onnxruntime", ".engine": "tensorrt"}.get(weights.suffix, "torch")
+        if backend in (None, "auto"):
+            backend = default_backend(weights)
         return cls(create_backend(backend, weights, device, **backend_options), size, normalization)
 
     @property

@@ -81,20 +81,18 @@ def test_mqd_rejects_different_grids():
         mutual_query_divergence(coarse_logits(0, l0=20), coarse_logits(0, l0=16), GT)
 
 
-def test_teacher_terms_accept_dense_or_listed_ground_truth():
+def test_teacher_terms_use_the_students_own_log_probabilities():
     from distillmatch_core.config import LossConfig
     from distillmatch_core.distillation.student_objective import teacher_terms
 
     s, t = coarse_logits(0), coarse_logits(1)
     fine_s, fine_t = torch.randn(4, 25, 25), torch.randn(4, 25, 25)
-    common = {"fine_valid": torch.ones(4, 25, dtype=torch.bool)}
-    dense = torch.zeros_like(s)
-    dense[GT] = 1.0
-    args = (MatcherDistillationConfig(), LossConfig(), {"sim_matrix": s, "fine_sim": fine_s},
-            {"sim_matrix": t, "fine_sim": fine_t})
-    listed = teacher_terms(*args, {**common, "gt_pairs": GT}, window=5)
-    from_dense = teacher_terms(*args, {**common, "conf_gt": dense}, window=5)
-    assert float(listed["mqd"]) == pytest.approx(float(from_dense["mqd"]))
+    student = {"sim_matrix": s, "fine_sim": fine_s, "log_prob0": torch.log_softmax(s, 2),
+               "log_prob1": torch.log_softmax(s, 1)}
+    terms = teacher_terms(MatcherDistillationConfig(), LossConfig(), student, {"sim_matrix": t, "fine_sim": fine_t},
+                          {"fine_valid": torch.ones(4, 25, dtype=torch.bool), "gt_pairs": GT}, window=5)
+    direct = mutual_query_divergence(s, t, GT, MatcherDistillationConfig().temperature)
+    assert float(terms["mqd"]) == pytest.approx(float(direct), rel=1e-5)
 
 
 # ----------------------------------------------------------------------------- attentive loss

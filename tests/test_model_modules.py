@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from distillmatch_core.config import preset
-from distillmatch_core.losses.total_loss import total_loss
 from distillmatch_core.model.distillmatch import DistillMatch
 from distillmatch_core.training.supervision_step import supervised_forward
 
@@ -39,17 +38,26 @@ def test_module_boundary_shapes(tiny):
 
 
 def test_eager_and_static_outputs(tiny):
-    tiny.coarse.threshold = 0.0  # random weights: accept any mutual nearest neighbour
-    model = DistillMatch(tiny).eval()
+    import copy
+    cfg = copy.deepcopy(tiny)
+    cfg.coarse.threshold = 0.0  # random weights: accept any mutual nearest neighbour
+    model = DistillMatch(cfg).eval()
     x0, x1 = torch.rand(1, 1, H, W), torch.rand(1, 1, H, W)
     with torch.no_grad():
         out = model(x0, x1)
-        k0, k1, conf, valid = model.match_static(x0, x1, max_matches=32)
+        k0, k1, conf, valid = model.match_static(x0, x1, max_matches=(H // 8) * (W // 8))
     m = out["i_ids"].shape[0]
     assert m > 0
+    # The static graph's valid slots are exactly the eager matches (top-K covers them all here).
+    valid_static = valid[0]
+    assert int(valid_static.sum()) == int(out["match_valid"].sum())
+    eager = {tuple(p) for p in out["keypoints0"][out["match_valid"]].round(decimals=3).tolist()}
+    static = {tuple(p) for p in k0[0][valid_static].round(decimals=3).tolist()}
+    assert eager == static
     assert out["keypoints0"].shape == (m, 2) and out["fine_prob"].shape == (m, 25, 25)
     assert out["subpixel_offsets"].abs().max() <= 1
-    assert k0.shape == k1.shape == (1, 32, 2) and conf.shape == valid.shape == (1, 32)
+    k_slots = (H // 8) * (W // 8)
+    assert k0.shape == k1.shape == (1, k_slots, 2) and conf.shape == valid.shape == (1, k_slots)
     assert valid.dtype == torch.bool
     # Fine keypoints stay within their windows: at most 4 px + 2 px sub-pixel from the cell anchor.
     anchor = torch.stack([out["i_ids"] % (W // 8), out["i_ids"] // (W // 8)], -1).float() * 8
@@ -126,4 +134,7 @@ def test_total_loss_includes_every_term(tiny, synthetic_homography_batch):
                                      teacher_features=torch.randn(2 * B, tiny.student.out_dim, H // 8, W // 8))
     for key in ("coarse", "fine", "subpixel", "modality", "kd_mse", "kd_gram", "kd_kl", "kd", "loss"):
         assert key in terms and torch.isfinite(terms[key])
-    assert total_loss is not None
+    cfg = _loss_cfg()
+    expected = (cfg.lambda_c * terms["coarse"] + cfg.lambda_f * terms["fine"] + cfg.lambda_sub * terms["subpixel"]
+                + cfg.lambda_ce * terms["modality"] + cfg.lambda_kd * terms["kd"])
+    assert torch.allclose(terms["loss"], expected)

@@ -223,7 +223,7 @@ def test_node_declares_parameters_processes_pairs_and_publishes(node_module):
         assert descriptor.floating_point_range[0].from_value == 0.0001
         assert node.parameters["min_inliers"][1].integer_range[0].to_value == 100000
         assert node.parameters["min_inliers"][1].read_only is False
-        assert "one of: torch" in node.parameters["backend"][1].additional_constraints
+        assert "one of: auto, torch" in node.parameters["backend"][1].additional_constraints
         assert set(node.created_publishers) == {"~/correspondences", "~/homography", "~/relative_pose",
                                                 "~/aligned_thermal", "~/debug_image"}
         assert node._rgb_sub.topic == "rgb/image_raw" and node._thermal_sub.topic == "thermal/image_raw"

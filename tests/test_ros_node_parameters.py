@@ -25,7 +25,7 @@ def test_every_parameter_is_documented_and_has_a_sane_range():
 
 def test_defaults_build_the_config():
     config = config_from_values(default_values())
-    assert config.model.backend == "torch" and config.model.weights == "default"
+    assert config.model.backend == "auto" and config.model.weights == "default"
     assert config.pairing.slop_s == 0.05 and config.pairing.queue_size == 10
     assert config.input_qos == "sensor_data"
     assert config.processing.homography_filter.enabled is True

@@ -35,6 +35,7 @@ from distillmatch_core.backends.tensorrt_engine_cache import (EngineBuildSetting
                                                               read_sidecar)
 from distillmatch_core.config import ModelConfig, model_config_from_dict
 from distillmatch_core.export.onnx_metadata import INPUT_NAMES, OUTPUT_NAMES, ExportedModelInfo
+from distillmatch_core.matcher import ENGINE_SUFFIXES
 
 LOG = logging.getLogger(__name__)
 INSTALL_HINT = ("the tensorrt backend needs NVIDIA TensorRT's Python package: pip install tensorrt "
@@ -43,7 +44,6 @@ INSTALL_HINT = ("the tensorrt backend needs NVIDIA TensorRT's Python package: pi
 HEAVY_LAYER_TYPES = ("CONVOLUTION", "MATRIX_MULTIPLY", "EINSUM", "FULLY_CONNECTED", "DECONVOLUTION")
 # fp16 normalisation overflows on large activations (TensorRT itself warns about it).
 ALWAYS_FP32_LAYER_TYPES = ("NORMALIZATION",)
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 @dataclass(frozen=True)

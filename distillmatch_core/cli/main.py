@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"distillmatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"distillmatch_core.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"distillmatch_core.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"distillmatch_core.cli.{name}").add_parser(sub)
     return parser
 
 

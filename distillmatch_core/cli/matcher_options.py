@@ -10,7 +10,8 @@ def add_matcher_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="default",
                         help="checkpoint (.pt), ONNX file or TensorRT source; 'default' = the shipped lite model")
     parser.add_argument("--backend", choices=["torch", "onnxruntime", "tensorrt"], default=None,
-                        help="inference backend (default: onnxruntime for .onnx, torch otherwise)")
+                        help="inference backend (default: onnxruntime for .onnx, tensorrt for .engine/.plan/.trt, "
+                             "torch otherwise)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--size", type=int, default=640, help="longer image side fed to the network")
 

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from distillmatch_core.data.modality_sampler import ModalitySampler
 from distillmatch_core.data.photometric_augmentation import PhotometricConfig, hsv_jitter
+from distillmatch_core.evaluation.image_preparation import scale_intrinsics
 from distillmatch_core.image_io import read_image
 from distillmatch_core.thermal_normalization import to_gray
 from distillmatch_core.training.sample_stream import epoch_position
@@ -93,8 +94,7 @@ class MegaDepthDataset(Dataset):
         nw, nh = int(round(w * s)), int(round(h * s))
         image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
         depth = cv2.resize(depth, (nw, nh), interpolation=cv2.INTER_NEAREST)
-        K[0] *= nw / w
-        K[1] *= nh / h
+        K = scale_intrinsics(K, (nw / w, nh / h))
         return image, depth, K
 
     def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:

@@ -27,17 +27,11 @@ def teacher_terms(distillation: MatcherDistillationConfig, loss: LossConfig, stu
     """-> {"mqd": L_MQD, "attentive": L_att}.
 
     ``student`` / ``teacher``: ``DistillMatch.forward`` outputs on the same images and coarse
-    matches (``sim_matrix`` (B, L0, L1), ``fine_sim`` (M, w*w, w*w)); ``supervision`` from
-    ``supervised_forward`` (``gt_pairs`` or dense ``conf_gt``; ``fine_valid`` (M, w*w)).
+    matches (``sim_matrix`` (B, L0, L1), ``fine_sim`` (M, w*w, w*w); the student in training mode, so
+    with ``log_prob0/1``); ``supervision`` from ``supervised_forward`` (``gt_pairs``, ``fine_valid`` (M, w*w)).
     """
-    log_probs = None
-    if "log_prob0" in student and "log_prob1" in student:
-        log_probs = (student["log_prob0"], student["log_prob1"])
-    if "gt_pairs" in supervision:
-        gt_pairs = supervision["gt_pairs"]
-    else:  # supervision from before the GT list replaced the dense (B, L0, L1) matrix
-        gt_pairs = torch.nonzero(supervision["conf_gt"] > 0.5, as_tuple=True)
-    mqd = mutual_query_divergence(student["sim_matrix"], teacher["sim_matrix"], gt_pairs,
+    log_probs = (student["log_prob0"], student["log_prob1"])
+    mqd = mutual_query_divergence(student["sim_matrix"], teacher["sim_matrix"], supervision["gt_pairs"],
                                   distillation.temperature, loss.focal_alpha, loss.focal_gamma, log_probs)
     attentive = fine_attentive_loss(student["fine_sim"], teacher["fine_sim"], supervision["fine_valid"], window)
     return {"mqd": mqd, "attentive": attentive}

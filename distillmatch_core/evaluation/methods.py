@@ -31,7 +31,7 @@ class MethodOptions:
     """What the built-in DistillMatch method needs; classical methods ignore it."""
 
     weights: str = "default"
-    backend: Optional[str] = None  # None: onnxruntime for .onnx files, torch otherwise (Matcher's rule)
+    backend: Optional[str] = None  # None: the Matcher's rule (matcher.default_backend)
     device: str = "cpu"
     size: Optional[int] = 640  # the Matcher's longer side; None: match at the given resolution
     modality0: str = "visible"
@@ -62,7 +62,8 @@ def resolve_method(spec: str, options: MethodOptions = MethodOptions()) -> Evalu
         return EvaluationMethod("orb", OrbRatioMatcher())
     if spec == "distillmatch":
         from distillmatch_core.evaluation.distillmatch_method import distillmatch_match_function
-        backend = options.backend or ("onnxruntime" if options.weights.endswith(".onnx") else "torch")
+        from distillmatch_core.matcher import default_backend
+        backend = options.backend or default_backend(options.weights)
         name = f"distillmatch ({Path(options.weights).name}, {backend})"
         return EvaluationMethod(name, distillmatch_match_function(options))
     if ":" in spec:

@@ -77,6 +77,7 @@ def subpixel_loss(geometry: PairGeometry, b_ids: torch.Tensor, kpts0: torch.Tens
     """Eq. 8: mean geometric error of refined matches selected by ``mask`` (M,), times ``scale``."""
     if not mask.any():
         return kpts0.sum() * 0.0
-    err = geometry.subpixel_error(b_ids[mask], kpts0[mask], kpts1[mask])
-    # Robust cap: a wrong fine match (a few px) should not dominate the refinement gradient.
-    return err.clamp(max=16.0).mean() * scale
+    b = b_ids[mask]
+    err = geometry.subpixel_error(b, kpts0[mask], kpts1[mask])
+    # Robust cap at 4 px: a wrong fine match should not dominate the refinement gradient.
+    return torch.minimum(err, geometry.subpixel_error_cap(b, 4.0)).mean() * scale

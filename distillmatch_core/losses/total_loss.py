@@ -9,7 +9,7 @@ from distillmatch_core.config import LossConfig
 from distillmatch_core.losses.distillation_loss import distillation_loss
 from distillmatch_core.losses.matching_losses import coarse_loss, fine_loss, subpixel_loss
 from distillmatch_core.losses.modality_loss import modality_loss
-from distillmatch_core.supervision.pair_geometry import DepthGeometry, PairGeometry
+from distillmatch_core.supervision.pair_geometry import PairGeometry
 
 
 def total_loss(cfg: LossConfig, outputs: Dict[str, torch.Tensor], coarse_gt_pairs, fine_gt: torch.Tensor,
@@ -30,7 +30,7 @@ def total_loss(cfg: LossConfig, outputs: Dict[str, torch.Tensor], coarse_gt_pair
     chosen_valid = torch.gather(fine_valid, 1, a[:, None])[:, 0] if fine_valid.numel() else fine_valid.new_zeros(0)
     # The paper's lambda_sub multiplies an epipolar error in normalised coordinates; pixel^2
     # transfer errors are brought to that scale so the default weight stays meaningful.
-    scale = 1.0 if isinstance(geometry, DepthGeometry) else cfg.subpixel_pixel_scale
+    scale = cfg.subpixel_pixel_scale if geometry.error_in_pixels else 1.0
     terms["subpixel"] = subpixel_loss(geometry, outputs["b_ids"], outputs["keypoints0"], outputs["keypoints1"],
                                       chosen_valid, scale)
     loss = cfg.lambda_c * terms["coarse"] + cfg.lambda_f * terms["fine"] + cfg.lambda_sub * terms["subpixel"]

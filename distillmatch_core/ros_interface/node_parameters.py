@@ -19,7 +19,7 @@ from distillmatch_core.ros_interface.homography_filter import HomographyFilterCo
 from distillmatch_core.ros_interface.processing_pipeline import ProcessingConfig
 from distillmatch_core.thermal_normalization import ThermalNormalization
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 INPUT_QOS_CHOICES = ("sensor_data", "reliable")
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
@@ -69,7 +69,8 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     # --- model (loaded once at start-up)
     ParameterSpec("weights", "default", "Model name known to Matcher.from_pretrained, or a path to a checkpoint "
                   "(.pt), ONNX model (.onnx) or TensorRT engine."),
-    ParameterSpec("backend", "torch", "Inference backend.", choices=BACKENDS),
+    ParameterSpec("backend", "auto", "Inference backend; auto: onnxruntime for .onnx, tensorrt for engines, torch otherwise.",
+                  choices=BACKENDS),
     ParameterSpec("device", "cpu", "Inference device: cpu, cuda or cuda:N.",
                   additional_constraints="cpu | cuda | cuda:N"),
     ParameterSpec("input_size", 640, "Longer image side (pixels) the matcher resizes inputs to; smaller is faster.",
@@ -116,7 +117,7 @@ SPECS_BY_NAME: Dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER
 @dataclass(frozen=True)
 class ModelLoadConfig:
     weights: str = "default"
-    backend: str = "torch"
+    backend: str = "auto"
     device: str = "cpu"
     input_size: int = 640
 

@@ -144,11 +144,8 @@ def relative_pose_message(make: MessageFactory, header: Any, child_frame_id: str
 
 
 def camera_matrix_from_info(info: Any) -> np.ndarray:
-    """sensor_msgs/CameraInfo -> (3, 3) intrinsics (ROS 2 field ``k``; ROS 1 style ``K`` accepted)."""
-    k = getattr(info, "k", None)
-    if k is None:
-        k = getattr(info, "K")
-    K = np.asarray(k, dtype=np.float64).reshape(3, 3)
+    """sensor_msgs/CameraInfo -> (3, 3) intrinsics (field ``k``)."""
+    K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
     if K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ValueError("camera_info has no valid intrinsics (fx or fy <= 0); is the camera calibrated?")
     return K

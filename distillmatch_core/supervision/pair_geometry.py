@@ -15,6 +15,8 @@ from kornia.geometry.linalg import transform_points
 
 class PairGeometry:
     batch_size: int
+    # Units of subpixel_error: pixels^2 (homography) or normalised camera coordinates^2 (epipolar).
+    error_in_pixels: bool = True
 
     def warp01(self, pts: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -42,6 +44,10 @@ class PairGeometry:
     def subpixel_error(self, b_ids: torch.Tensor, pts0: torch.Tensor, pts1: torch.Tensor) -> torch.Tensor:
         """(M,) squared geometric error of matches (M, 2)/(M, 2) of batch items ``b_ids``."""
         raise NotImplementedError
+
+    def subpixel_error_cap(self, b_ids: torch.Tensor, pixels: float) -> torch.Tensor:
+        """(M,) the error ``pixels`` of displacement amounts to, in subpixel_error's units."""
+        return torch.full(b_ids.shape, float(pixels) ** 2, device=b_ids.device)
 
 
 def inside(pts: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
@@ -106,6 +112,8 @@ def skew(t: torch.Tensor) -> torch.Tensor:
 class DepthGeometry(PairGeometry):
     """depth0/1 (B, H, W) metres (0 = unknown), K0/K1 (B, 3, 3), T_0to1 (B, 4, 4) camera0 -> camera1."""
 
+    error_in_pixels = False
+
     def __init__(self, depth0, depth1, K0, K1, T_0to1, consistency: float = 0.2):
         self.depth0, self.depth1 = depth0.float(), depth1.float()
         self.K0, self.K1 = K0.float(), K1.float()
@@ -133,6 +141,11 @@ class DepthGeometry(PairGeometry):
 
     def warp10(self, pts):
         return self._warp(pts, self.depth1, self.depth0, self.K1, self.K0, self.T10)
+
+    def subpixel_error_cap(self, b_ids, pixels):
+        """``pixels`` through the mean focal length of both cameras, in normalised coordinates^2."""
+        f = (self.K0[b_ids, 0, 0] + self.K0[b_ids, 1, 1] + self.K1[b_ids, 0, 0] + self.K1[b_ids, 1, 1]) / 4
+        return (float(pixels) / f) ** 2
 
     def subpixel_error(self, b_ids, pts0, pts1):
         """Symmetric epipolar distance (Eq. 8) in normalised camera coordinates."""

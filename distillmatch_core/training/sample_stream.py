@@ -5,6 +5,7 @@ everything random from the index, so the batch of any step is known without repl
 """
 from __future__ import annotations
 
+import functools
 from typing import Iterator, List
 
 from torch.utils.data import Sampler
@@ -30,9 +31,14 @@ class StepBatchSampler(Sampler[List[int]]):
         return max(0, self.total_steps - self.start_step)
 
 
-def epoch_position(index: int, n: int, seed: int):
+def epoch_position(index: int, n: int, seed: int) -> int:
     """Global sample index -> position in a dataset of n items, a fresh permutation every epoch."""
+    epoch, pos = divmod(int(index), n)
+    return int(_epoch_permutation(n, seed, epoch)[pos])
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(n: int, seed: int, epoch: int):
     import numpy as np
 
-    epoch, pos = divmod(int(index), n)
-    return int(np.random.default_rng([seed, 7, epoch]).permutation(n)[pos])
+    return np.random.default_rng([seed, 7, epoch]).permutation(n)

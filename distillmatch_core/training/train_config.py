@@ -67,6 +67,19 @@ class TrainConfig:
     def model_config(self):
         return model_config_from_dict(self.model)
 
+    def validate(self) -> None:
+        """Reject values that would only fail (or divide by zero) hours into a run."""
+        positive = {"batch_size": self.batch_size, "total_steps": self.total_steps,
+                    "log_interval": self.log_interval, "checkpoint_interval": self.checkpoint_interval,
+                    "max_fine_matches": self.max_fine_matches}
+        bad = [f"{k}={v}" for k, v in positive.items() if not isinstance(v, int) or v <= 0]
+        if self.validation.interval < 0:
+            bad.append(f"validation.interval={self.validation.interval}")
+        if self.data.dataset not in ("homography_pairs", "megadepth"):
+            bad.append(f"data.dataset={self.data.dataset!r} (homography_pairs or megadepth)")
+        if bad:
+            raise ValueError("invalid training config: " + ", ".join(bad) + " (intervals and sizes must be > 0)")
+
 
 def load_train_config(path: str | Path, overrides: List[str] | None = None) -> TrainConfig:
     data = load_yaml(path)

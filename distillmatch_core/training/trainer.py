@@ -23,7 +23,7 @@ import yaml
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from distillmatch_core.checkpoint import git_commit, load_model, read_checkpoint, save_checkpoint
+from distillmatch_core.checkpoint import CheckpointError, git_commit, load_model, read_checkpoint, save_checkpoint
 from distillmatch_core.config import ModelConfig, modality_index
 from distillmatch_core.model.distillmatch import DistillMatch, count_parameters
 from distillmatch_core.training.distributed import DistributedContext, init_distributed, shutdown_distributed
@@ -33,7 +33,7 @@ from distillmatch_core.training.supervision_step import supervised_forward
 from distillmatch_core.training.train_config import TrainConfig, config_as_dict
 
 
-def build_dataset(cfg: TrainConfig, seed: int):
+def build_dataset(cfg: TrainConfig, seed: int, world_size: int = 1):
     """The configured training dataset (streams from disk)."""
     from distillmatch_core.data import splits
 
@@ -49,9 +49,10 @@ def build_dataset(cfg: TrainConfig, seed: int):
                 items += items_from_pairs(splits.load_pairs(Path(src)))
         for folder in d.photo_folders:
             path = splits.default_data_root() / "rgb" if folder == "shared:rgb" else Path(folder)
-            if path.is_dir():
-                items += items_from_photos(path)
-        return HomographyPairDataset(items, d.homography, seed=seed, batch_size=cfg.batch_size)
+            if not path.is_dir():
+                raise FileNotFoundError(f"photo folder not found: {path} (data.photo_folders)")
+            items += items_from_photos(path)
+        return HomographyPairDataset(items, d.homography, seed=seed, batch_size=cfg.batch_size * world_size)
     if d.dataset == "megadepth":
         from distillmatch_core.data.megadepth_dataset import MegaDepthDataset
         return MegaDepthDataset(d.megadepth, seed=seed)
@@ -71,11 +72,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def rng_state() -> Dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": list(np.random.get_state()[1].tolist()),
-            "python_seed_state": repr(random.getstate()[1][:1])}
-
-
 def _single_threaded_worker(_: int) -> None:
     # Loader workers share the cores with the training step; torch ops in them must not fan out.
     torch.set_num_threads(1)
@@ -83,6 +79,7 @@ def _single_threaded_worker(_: int) -> None:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: Optional[Path] = None, quiet: bool = False):
+        cfg.validate()
         self.cfg = cfg
         self.ctx: DistributedContext = init_distributed(cfg.device)
         if cfg.num_threads > 0:
@@ -95,7 +92,12 @@ class Trainer:
         self.model = DistillMatch(self.model_cfg).to(self.ctx.device)
         if cfg.init_weights:
             pretrained, _, _ = load_model(Path(cfg.init_weights))
-            self.model.load_state_dict(pretrained.state_dict())
+            try:
+                self.model.load_state_dict(pretrained.state_dict())
+            except RuntimeError:
+                raise CheckpointError(f"init_weights {cfg.init_weights} was trained with another model config "
+                                      f"than {cfg.model}") from None
+        self.dataset = build_dataset(cfg, cfg.seed, self.ctx.world_size)
         self.teacher = build_teacher(self.model_cfg, self.ctx.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
@@ -222,7 +224,7 @@ class Trainer:
         """Batches of the steps still to run (from ``self.step`` to ``total_steps``), for this rank."""
         cfg = self.cfg
         sampler = StepBatchSampler(cfg.batch_size, self.step, cfg.total_steps, self.ctx.rank, self.ctx.world_size)
-        return DataLoader(build_dataset(cfg, cfg.seed), batch_sampler=sampler, num_workers=cfg.data.num_workers,
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
                           persistent_workers=False, pin_memory=self.ctx.device.type == "cuda",
                           worker_init_fn=_single_threaded_worker)
 
@@ -241,13 +243,15 @@ class Trainer:
         metrics_file = self.out / "metrics.csv"
         val_file = self.out / "validation.csv"
         start_time = time.time()
-        previous = signal.signal(signal.SIGTERM, self._request_stop) if is_main else None
+        # Every rank listens: torchrun forwards SIGTERM to all of them, and the stop is agreed below.
+        previous = signal.signal(signal.SIGTERM, self._request_stop)
         bar = tqdm(total=cfg.total_steps, initial=self.step, disable=not is_main or self.quiet,
                    desc="train", dynamic_ncols=True)
         if is_main:
             print(f"model {count_parameters(self.model) / 1e6:.2f} M parameters, device {self.ctx.device}, "
                   f"world size {self.ctx.world_size}, starting at step {self.step}", flush=True)
         last_log: Dict[str, float] = {}
+        reason = ""
         try:
             for batch in loader:
                 t0 = time.time()
@@ -261,46 +265,58 @@ class Trainer:
                                                     **log})
                     for k, v in log.items():
                         writer.add_scalar(f"train/{k}", v, self.step)
-                if cfg.validation.interval and self.step % cfg.validation.interval == 0 and is_main:
+                if cfg.validation.interval and self.step % cfg.validation.interval == 0:
                     self._run_validation(val_file, writer)
                 if self.step % cfg.checkpoint_interval == 0:
                     self.save()
-                out_of_time = cfg.max_minutes and (time.time() - start_time) / 60 >= cfg.max_minutes
-                if self._stop_requested or out_of_time:
-                    if is_main:
-                        print(f"stopping at step {self.step} ({'time limit' if out_of_time else 'SIGTERM'})",
-                              flush=True)
+                out_of_time = bool(cfg.max_minutes) and (time.time() - start_time) / 60 >= cfg.max_minutes
+                if self._agree(self._stop_requested or out_of_time):
+                    reason = "time limit" if out_of_time else "SIGTERM"
                     break
         except KeyboardInterrupt:
-            if is_main:
-                print(f"interrupted at step {self.step}; saving last.pt", flush=True)
+            reason = "interrupted"
         finally:
             bar.close()
-            self.save()
-            if is_main and cfg.validation.interval and self.step % cfg.validation.interval != 0:
+            if reason and is_main:
+                print(f"stopping at step {self.step} ({reason}); saving last.pt", flush=True)
+            # Validate before the final save, so last.pt records the best score it may have set; a
+            # stop on request (SIGTERM, Ctrl-C) skips it to exit promptly.
+            if reason not in ("SIGTERM", "interrupted") and cfg.validation.interval \
+                    and self.step % cfg.validation.interval != 0:
                 self._run_validation(val_file, writer)
+            self.save()
             if writer is not None:
                 writer.close()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, previous)
             shutdown_distributed()
         return {"step": self.step, "last": last_log, "best_metric": self.best_metric}
 
+    def _agree(self, flag: bool) -> bool:
+        """True on every rank if it is true on any (stop decisions must be collective under DDP)."""
+        if not self.ctx.enabled:
+            return flag
+        t = torch.tensor([int(flag)], device=self.ctx.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
     def _run_validation(self, val_file: Path, writer) -> None:
-        t0 = time.time()
-        metrics = self.validate()
-        metrics = {k: float(v) for k, v in metrics.items()}
-        value = metrics.get(self.cfg.validation.metric, float("nan"))
-        improved = value > self.best_metric
-        if improved:
-            self.best_metric = value
+        """Rank 0 validates; every rank joins the (collective) best-checkpoint save."""
+        improved = False
+        if self.ctx.is_main:
+            t0 = time.time()
+            metrics = {k: float(v) for k, v in self.validate().items()}
+            value = metrics.get(self.cfg.validation.metric, float("nan"))
+            improved = value > self.best_metric
+            if improved:
+                self.best_metric = value
+            self._append_csv(val_file, {"step": self.step, "seconds": time.time() - t0, "best": int(improved),
+                                        **metrics})
+            for k, v in metrics.items():
+                writer.add_scalar(f"val/{k}", v, self.step)
+            print(f"\nvalidation @ step {self.step}: {self.cfg.validation.metric} = {value:.2f} "
+                  f"({'new best' if improved else f'best {self.best_metric:.2f}'})", flush=True)
+        if self._agree(improved):
             self.save("best.pt", with_training_state=False)
-        self._append_csv(val_file, {"step": self.step, "seconds": time.time() - t0, "best": int(improved),
-                                    **metrics})
-        for k, v in metrics.items():
-            writer.add_scalar(f"val/{k}", v, self.step)
-        print(f"\nvalidation @ step {self.step}: {self.cfg.validation.metric} = {value:.2f} "
-              f"({'new best' if improved else f'best {self.best_metric:.2f}'})", flush=True)
 
     def _request_stop(self, *_: Any) -> None:
         self._stop_requested = True
