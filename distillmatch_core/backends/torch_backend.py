@@ -14,11 +14,17 @@ class TorchBackend:
     name = "torch"
     input_size: Optional[Tuple[int, int]] = None  # dynamic shapes
 
-    def __init__(self, weights: Path, device: str = "cpu", fp16: Optional[bool] = None):
+    def __init__(self, weights: Path, device: str = "cpu", fp16: Optional[bool] = None,
+                 coarse_threshold: Optional[float] = None, fine_threshold: Optional[float] = None):
+        """``coarse_threshold`` / ``fine_threshold`` override the checkpoint's theta_c / theta_f."""
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} requested but CUDA is not available to torch")
         self.device = torch.device(device)
         self.model, self.config, self.payload = load_model(weights, device)
+        if coarse_threshold is not None:
+            self.config.coarse.threshold = float(coarse_threshold)
+        if fine_threshold is not None:
+            self.config.fine.threshold = float(fine_threshold)
         self.fp16 = self.device.type == "cuda" if fp16 is None else fp16
 
     @classmethod

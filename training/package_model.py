@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Package a trained checkpoint as a shippable model, with thresholds calibrated on the TRAIN split.
+
+    python training/package_model.py runs/lite_rgbt/last.pt distillmatch_core/assets/distillmatch_lite.pt
+
+The coarse threshold theta_c (and the inference size) are chosen by the homography protocol's
+AUC@10px on pairs of the training split (never the dev split, which reports the result), then
+written into the model config; the optimiser state is dropped and the lineage records the source
+checkpoint, its step and the calibration table (also written as OUT.calibration.json).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from distillmatch_core.backends.torch_backend import TorchBackend
+from distillmatch_core.checkpoint import load_model, save_checkpoint
+from distillmatch_core.data.splits import load_split
+from distillmatch_core.evaluation.homography_protocol import evaluate_homography
+from distillmatch_core.evaluation.warped_pairs import prepare_warped_pairs
+from distillmatch_core.matcher import Matcher
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--limit", type=int, default=16, help="training pairs used for calibration")
+    parser.add_argument("--sizes", default="640", help="comma-separated inference sizes to compare")
+    parser.add_argument("--coarse-thresholds", default="0.01,0.02,0.05,0.1,0.2")
+    parser.add_argument("--fine-threshold", type=float, default=None, help="keep the checkpoint's if unset")
+    parser.add_argument("--seed", type=int, default=1, help="homography seed of the calibration cases")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    model, cfg, payload = load_model(args.checkpoint)
+    if args.fine_threshold is not None:
+        cfg.fine.threshold = args.fine_threshold
+    pairs = load_split("train")
+    stride = len(pairs) / min(args.limit, len(pairs))
+    cases = prepare_warped_pairs([pairs[int(i * stride)] for i in range(min(args.limit, len(pairs)))],
+                                 size=640, seed=args.seed)
+    table = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        for thr in [float(t) for t in args.coarse_thresholds.split(",")]:
+            cfg.coarse.threshold = thr
+            matcher = Matcher(TorchBackend.from_model(model), size=size)
+
+            def match_fn(a, b):
+                r = matcher.match(a, b)
+                return r.keypoints0, r.keypoints1
+
+            metrics = evaluate_homography(match_fn, cases, progress=False)
+            row = {"size": size, "coarse_threshold": thr, **{k: float(v) for k, v in metrics.items()}}
+            table.append(row)
+            print(f"size {size:4d} theta_c {thr:.3f}: AUC@5/10/20 {row['auc@5px']:.1f} / {row['auc@10px']:.1f} / "
+                  f"{row['auc@20px']:.1f}, median matches {row['median_matches']:.0f}", flush=True)
+    best = max(table, key=lambda r: (r["auc@10px"], r["auc@5px"], r["auc@20px"]))
+    cfg.coarse.threshold = best["coarse_threshold"]
+    lineage = dict(payload.get("lineage", {}))
+    lineage.update({"source_checkpoint": str(args.checkpoint), "source_sha256": sha256(args.checkpoint),
+                    "calibration": {"split": "train", "pairs": len(cases), "seed": args.seed,
+                                    "chosen": best, "metric": "auc@10px"},
+                    "recommended_size": best["size"]})
+    save_checkpoint(args.output, model, cfg, lineage)
+    args.output.with_suffix(".calibration.json").write_text(json.dumps(table, indent=1))
+    print(f"chosen: size {best['size']}, theta_c {best['coarse_threshold']} (train AUC@10px {best['auc@10px']:.1f}); "
+          f"wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
