@@ -218,7 +218,7 @@ def test_cli_with_node_parameter_file(bags, tmp_path, monkeypatch, capsys):
                      "--size", "320", "--no-progress", "--reference-homography", str(reference)])
     out = capsys.readouterr().out
     assert code == 0 and "pairs: 6" in out and "results in" in out
-    assert seen == {"weights": "default", "backend": "torch", "device": "cuda", "size": 320}
+    assert seen == {"weights": "default", "backend": "auto", "device": "cuda", "size": 320}
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["processing"]["min_inliers"] == 100 and report["pairing"]["slop_s"] == 0.02
     assert report["counts"]["pairs_with_homography"] == 0  # 72 inliers < 100

@@ -11,21 +11,20 @@ it imports neither matplotlib nor torch.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from tqdm import tqdm
 
 from distillmatch_core.data.splits import AlignedPair
 from distillmatch_core.evaluation.auc import error_auc
+from distillmatch_core.evaluation.case_iteration import iterate_cases
 from distillmatch_core.evaluation.geometric_errors import mean_corner_error, transfer_residuals
 from distillmatch_core.evaluation.match_record import MatchRecord
 from distillmatch_core.evaluation.methods import MatchFunction, run_matcher
 from distillmatch_core.evaluation.pair_selection import select_evenly
 from distillmatch_core.evaluation.summary_statistics import median_with_failures, mean_or_nan, nan_mean
-from distillmatch_core.evaluation.warped_pairs import WarpedPair, prepare_warped_pair
+from distillmatch_core.evaluation.warped_pairs import WarpedPair, as_warped_pair
 from distillmatch_core.robust_geometry import estimate_homography
 
 HOMOGRAPHY_AUC_THRESHOLDS = (3.0, 5.0, 10.0, 20.0)
@@ -73,18 +72,9 @@ def run_homography_protocol(match_fn: MatchFunction, pairs: Iterable[Union[Align
                             progress: bool = False, description: str = "homography"
                             ) -> List[HomographyPairResult]:
     """Per-pair results; ``pairs`` may be prepared ``WarpedPair`` cases (then size/seed/strength are theirs)."""
-    pairs = list(pairs)
-    kept_images: Counter = Counter()
-    results = []
-    for pair in tqdm(pairs, desc=description, unit="pair", disable=not progress, dynamic_ncols=True):
-        if isinstance(pair, WarpedPair):
-            case = pair
-        else:
-            case = prepare_warped_pair(pair, options.size, options.seed, options.strength)
-        keep = kept_images[case.dataset] < options.keep_images_per_dataset
-        kept_images[case.dataset] += int(keep)
-        results.append(evaluate_warped_pair(match_fn, case, options, keep))
-    return results
+    cases = iterate_cases(pairs, lambda p: as_warped_pair(p, options.size, options.seed, options.strength),
+                          options.keep_images_per_dataset, progress, description)
+    return [evaluate_warped_pair(match_fn, case, options, keep) for case, keep in cases]
 
 
 def summarize_homography(results: Sequence[HomographyPairResult],

@@ -8,15 +8,14 @@ an estimate counts as an infinite error.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from distillmatch_core.evaluation.auc import error_auc
+from distillmatch_core.evaluation.case_iteration import iterate_cases
 from distillmatch_core.evaluation.geometric_errors import relative_pose_error, symmetric_epipolar_distance
 from distillmatch_core.evaluation.image_preparation import resize_longer_side, scale_intrinsics, undistort_image
 from distillmatch_core.evaluation.match_record import MatchRecord
@@ -104,15 +103,9 @@ def evaluate_pose_case(match_fn: MatchFunction, case: PoseCase, options: PosePro
 def run_pose_protocol(match_fn: MatchFunction, pairs: Iterable[PosePairSpec],
                       options: PoseProtocolOptions = PoseProtocolOptions(), progress: bool = False,
                       description: str = "pose") -> List[PosePairResult]:
-    pairs = list(pairs)
-    kept_images: Counter = Counter()
-    results = []
-    for spec in tqdm(pairs, desc=description, unit="pair", disable=not progress, dynamic_ncols=True):
-        case = load_pose_case(spec, options.size)
-        keep = kept_images[case.dataset] < options.keep_images_per_dataset
-        kept_images[case.dataset] += int(keep)
-        results.append(evaluate_pose_case(match_fn, case, options, keep))
-    return results
+    cases = iterate_cases(pairs, lambda spec: load_pose_case(spec, options.size), options.keep_images_per_dataset,
+                          progress, description)
+    return [evaluate_pose_case(match_fn, case, options, keep) for case, keep in cases]
 
 
 def summarize_pose(results: Sequence[PosePairResult],

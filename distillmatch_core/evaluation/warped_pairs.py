@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Union
 
 import numpy as np
 
@@ -51,6 +51,12 @@ def prepare_warped_pair(pair: AlignedPair, size: Optional[int] = 640, seed: int 
     height, width = image0.shape[:2]
     H_true = sample_homography(width, height, pair_generator(seed, pair.key), strength)
     return WarpedPair(pair.set_name, pair.pair_id, image0, warp_image(image1, H_true), H_true)
+
+
+def as_warped_pair(pair: Union[AlignedPair, "WarpedPair"], size: Optional[int], seed: int,
+                   strength: float = 1.0) -> "WarpedPair":
+    """A prepared case as is, an aligned pair prepared with these settings."""
+    return pair if isinstance(pair, WarpedPair) else prepare_warped_pair(pair, size, seed, strength)
 
 
 def prepare_warped_pairs(pairs: Iterable[AlignedPair], size: Optional[int] = 640, seed: int = 0,

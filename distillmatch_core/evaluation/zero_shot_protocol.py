@@ -9,20 +9,19 @@ matches. Nothing is fitted, so the numbers judge the raw matches.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
-from tqdm import tqdm
 
 from distillmatch_core.data.splits import AlignedPair
+from distillmatch_core.evaluation.case_iteration import iterate_cases
 from distillmatch_core.evaluation.geometric_errors import transfer_residuals
 from distillmatch_core.evaluation.match_record import MatchRecord
 from distillmatch_core.evaluation.methods import MatchFunction, run_matcher
 from distillmatch_core.evaluation.pair_selection import select_evenly
 from distillmatch_core.evaluation.summary_statistics import mean_or_nan, median_with_failures, nan_mean
-from distillmatch_core.evaluation.warped_pairs import WarpedPair, prepare_warped_pair
+from distillmatch_core.evaluation.warped_pairs import WarpedPair, as_warped_pair
 
 
 @dataclass(frozen=True)
@@ -56,16 +55,9 @@ class ZeroShotPairResult:
 def run_zero_shot_protocol(match_fn: MatchFunction, pairs: Iterable[Union[AlignedPair, WarpedPair]],
                            options: ZeroShotProtocolOptions = ZeroShotProtocolOptions(),
                            progress: bool = False, description: str = "zero-shot") -> List[ZeroShotPairResult]:
-    pairs = list(pairs)
-    kept_images: Counter = Counter()
     results = []
-    for pair in tqdm(pairs, desc=description, unit="pair", disable=not progress, dynamic_ncols=True):
-        if isinstance(pair, WarpedPair):
-            case = pair
-        else:
-            case = prepare_warped_pair(pair, options.size, options.seed, options.strength)
-        keep = kept_images[case.dataset] < options.keep_images_per_dataset
-        kept_images[case.dataset] += int(keep)
+    for case, keep in iterate_cases(pairs, lambda p: as_warped_pair(p, options.size, options.seed, options.strength),
+                                    options.keep_images_per_dataset, progress, description):
         matched = run_matcher(match_fn, case.image0, case.image1)
         residuals = transfer_residuals(case.H_true, matched.keypoints0, matched.keypoints1)
         record = MatchRecord(matched.keypoints0, matched.keypoints1, residuals < options.correct_threshold,

@@ -35,60 +35,48 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_matches(records: Sequence[PairRecord], path: Path) -> Path:
+def _time_series_figure(records: Sequence[PairRecord], series: Sequence[tuple], ylabel: str, title: str):
+    """One time axis, one line per (attribute, label, scale); -> (figure, axes, time axis)."""
     t = _time_axis(records)
     figure = Figure(figsize=(8, 3.5))
     ax = figure.add_subplot(1, 1, 1)
-    ax.plot(t, _values(records, "num_matches"), ".-", label="matches")
-    ax.plot(t, _values(records, "num_inliers"), ".-", label="homography inliers")
+    for attribute, label, scale in series:
+        ax.plot(t, scale * _values(records, attribute), ".-", label=label)
+    ax.set_xlabel("time since first pair (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if any(label for _, label, _ in series):
+        ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    return figure, ax, t
+
+
+def plot_matches(records: Sequence[PairRecord], path: Path) -> Path:
+    figure, ax, t = _time_series_figure(records, [("num_matches", "matches", 1), ("num_inliers", "homography inliers", 1)],
+                                        "count", "Matches and inliers per pair")
     failed = [i for i, r in enumerate(records) if r.error]
     if failed:
         ax.plot(t[failed], np.zeros(len(failed)), "rx", label="failed pair")
-    ax.set_xlabel("time since first pair (s)")
-    ax.set_ylabel("count")
-    ax.set_title("Matches and inliers per pair")
-    ax.legend(loc="upper right")
-    ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
     return _save(figure, path)
 
 
 def plot_latency(records: Sequence[PairRecord], path: Path) -> Path:
-    t = _time_axis(records)
-    figure = Figure(figsize=(8, 3.5))
-    ax = figure.add_subplot(1, 1, 1)
-    ax.plot(t, 1000 * _values(records, "processing_time_s"), ".-", label="whole pair")
-    ax.plot(t, 1000 * _values(records, "match_time_s"), ".-", label="matcher")
-    ax.set_xlabel("time since first pair (s)")
-    ax.set_ylabel("ms")
-    ax.set_title("Processing time per pair")
-    ax.legend(loc="upper right")
-    ax.grid(alpha=0.3)
+    figure, _, _ = _time_series_figure(records, [("processing_time_s", "whole pair", 1000),
+                                                 ("match_time_s", "matcher", 1000)], "ms", "Processing time per pair")
     return _save(figure, path)
 
 
 def plot_stability(records: Sequence[PairRecord], path: Path) -> Path:
-    t = _time_axis(records)
-    figure = Figure(figsize=(8, 3.5))
-    ax = figure.add_subplot(1, 1, 1)
-    ax.plot(t, _values(records, "corner_drift_px"), ".-", label="per-pair estimate")
-    ax.plot(t, _values(records, "published_corner_drift_px"), ".-", label="published (filtered)")
-    ax.set_xlabel("time since first pair (s)")
-    ax.set_ylabel("mean corner drift (RGB px)")
-    ax.set_title("Homography stability between consecutive pairs")
-    ax.legend(loc="upper right")
-    ax.grid(alpha=0.3)
+    figure, _, _ = _time_series_figure(records, [("corner_drift_px", "per-pair estimate", 1),
+                                                 ("published_corner_drift_px", "published (filtered)", 1)],
+                                       "mean corner drift (RGB px)", "Homography stability between consecutive pairs")
     return _save(figure, path)
 
 
 def plot_reference_error(records: Sequence[PairRecord], path: Path) -> Path:
-    t = _time_axis(records)
-    figure = Figure(figsize=(8, 3.5))
-    ax = figure.add_subplot(1, 1, 1)
-    ax.plot(t, _values(records, "reference_corner_error_px"), ".-")
-    ax.set_xlabel("time since first pair (s)")
-    ax.set_ylabel("mean corner error (RGB px)")
-    ax.set_title("Published homography vs. reference")
-    ax.grid(alpha=0.3)
+    figure, _, _ = _time_series_figure(records, [("reference_corner_error_px", "", 1)], "mean corner error (RGB px)",
+                                       "Published homography vs. reference")
     return _save(figure, path)
 
 
