@@ -222,7 +222,7 @@ def test_cli_with_node_parameter_file(bags, tmp_path, monkeypatch, capsys):
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["processing"]["min_inliers"] == 100 and report["pairing"]["slop_s"] == 0.02
     assert report["counts"]["pairs_with_homography"] == 0  # 72 inliers < 100
-    assert report["matcher"] == {"weights": "default", "backend": "torch", "device": "cuda", "size": 320}
+    assert report["matcher"] == {"weights": "default", "backend": "auto", "device": "cuda", "size": 320}
     assert report["reference"]["corner_error_px"]["count"] == 0
 
 

@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="message definitions used to read and write (default: %(default)s)")
     model = parser.add_argument_group("matcher (default: the node's parameter defaults or --params)")
     model.add_argument("--weights", default=None, help="model name or path (node default: 'default')")
-    model.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (node default: torch)")
+    model.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (node default: auto)")
     model.add_argument("--device", default=None, help="cpu, cuda or cuda:N (node default: cpu)")
     model.add_argument("--size", type=int, default=None, help="matcher input size (node default: 640)")
     model.add_argument("--params", type=Path, default=None,
