@@ -145,9 +145,9 @@ class LossConfig:
     coarse_weight_1: float = 0.25  # lambda_ac^ir
     fine_pos_weight: float = 1.0
     fine_neg_weight: float = 1.0
-    # The paper's lambda_sub = 1e4 multiplies an epipolar distance in normalised
-    # camera coordinates (~1e-4); pixel-space transfer errors are scaled by this.
-    subpixel_pixel_scale: float = 1.0e-5
+    # The paper's lambda_sub = 1e4 multiplies an epipolar distance in normalised camera coordinates;
+    # pixel^2 transfer errors (homography data) are converted by ~1/f^2, f ~ 500 px.
+    subpixel_pixel_scale: float = 4.0e-6
 
 
 # ----------------------------------------------------------------------------- presets

@@ -65,9 +65,12 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="DistillMatch checkpoint / .onnx / engine for --method distillmatch (default: "
                              "the packaged 'default')")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="DistillMatch backend (default: onnxruntime for .onnx weights, torch otherwise)")
+                        help="DistillMatch backend (default: onnxruntime for .onnx, tensorrt for engines, torch otherwise)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--size", type=int, default=640, help="longer image side in pixels; 0 keeps the original")
+    parser.add_argument("--matcher-size", type=int, default=None,
+                        help="longer side DistillMatch resizes its inputs to internally (default: --size); "
+                             "keypoints are still reported at the protocol's resolution")
     parser.add_argument("--limit", type=int, default=None,
                         help="evaluate N pairs spread evenly over the ordered list of pairs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random homographies")
@@ -128,6 +131,8 @@ def _check_common_options(args: argparse.Namespace) -> None:
     args.methods = list(args.methods or DEFAULT_METHODS)
     if args.size < 0 or 0 < args.size < 32:
         raise CliError(f"--size must be 0 (original resolution) or at least 32, got {args.size}")
+    if args.matcher_size is not None and args.matcher_size < 64:
+        raise CliError(f"--matcher-size must be at least 64, got {args.matcher_size}")
     if args.limit is not None and args.limit <= 0:
         raise CliError(f"--limit must be positive, got {args.limit}")
     if args.ransac_threshold <= 0:
@@ -151,7 +156,7 @@ def _resolve_methods(args: argparse.Namespace, modality0: str, modality1: str) -
     from distillmatch_core.evaluation.methods import MethodOptions, resolve_method
 
     options = MethodOptions(weights=args.weights or "default", backend=args.backend, device=args.device,
-                            size=args.size or None, modality0=modality0, modality1=modality1)
+                            size=args.matcher_size or args.size or None, modality0=modality0, modality1=modality1)
     methods = [resolve_method(spec, options) for spec in args.methods]
     return [(m.name, m.match) for m in methods]
 
@@ -260,6 +265,8 @@ def describe_command(args: argparse.Namespace) -> str:
         if args.protocol == "zero-shot":
             parts += ["--modality0", args.modality0, "--modality1", args.modality1]
     parts += ["--size", str(args.size), "--seed", str(args.seed)]
+    if args.matcher_size:
+        parts += ["--matcher-size", str(args.matcher_size)]
     if args.ransac_threshold != 3.0:
         parts += ["--ransac-threshold", f"{args.ransac_threshold:g}"]
     if args.limit is not None:

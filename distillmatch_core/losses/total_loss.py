@@ -13,7 +13,7 @@ from distillmatch_core.supervision.pair_geometry import PairGeometry
 
 
 def total_loss(cfg: LossConfig, outputs: Dict[str, torch.Tensor], coarse_gt_pairs, fine_gt: torch.Tensor,
-               fine_valid: torch.Tensor, geometry: PairGeometry, modality0: Optional[torch.Tensor] = None,
+               geometry: PairGeometry, modality0: Optional[torch.Tensor] = None,
                modality1: Optional[torch.Tensor] = None,
                teacher_features: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """``outputs`` from ``DistillMatch.forward`` (training mode) run with GT coarse pairs;
@@ -25,9 +25,11 @@ def total_loss(cfg: LossConfig, outputs: Dict[str, torch.Tensor], coarse_gt_pair
                                   neg_weight=cfg.coarse_neg_weight, **focal)
     terms["fine"] = fine_loss(outputs["fine_prob"], fine_gt, pos_weight=cfg.fine_pos_weight,
                               neg_weight=cfg.fine_neg_weight, **focal)
-    # Only matches whose chosen element a has a true correspondence in the other window.
-    a = outputs["fine_index0"]
-    chosen_valid = torch.gather(fine_valid, 1, a[:, None])[:, 0] if fine_valid.numel() else fine_valid.new_zeros(0)
+    # Only fine matches that are right up to the window quantisation: refinement cannot repair a
+    # wrong (a, b) choice, and its gradient would then fight the fine matching loss for the features.
+    a, b = outputs["fine_index0"], outputs["fine_index1"]
+    rows = torch.arange(a.shape[0], device=a.device)
+    chosen_valid = fine_gt[rows, a, b] > 0.5
     # The paper's lambda_sub multiplies an epipolar error in normalised coordinates; pixel^2
     # transfer errors are brought to that scale so the default weight stays meaningful.
     scale = cfg.subpixel_pixel_scale if geometry.error_in_pixels else 1.0

@@ -57,7 +57,7 @@ def supervised_forward(model: torch.nn.Module, batch: Dict[str, torch.Tensor], l
                                                 _unwrap(model).cfg.fine.window_size)
     inputs = model_inputs if model_inputs is not None else (image0, image1)
     outputs = model(*inputs, coarse_pairs=pairs)
-    terms = total_loss(loss_cfg, outputs, gt_pairs, fine_gt, fine_valid, geometry,
+    terms = total_loss(loss_cfg, outputs, gt_pairs, fine_gt, geometry,
                        batch.get("modality0"), batch.get("modality1"), teacher_features)
     supervision = {"gt_pairs": gt_pairs, "fine_gt": fine_gt, "fine_valid": fine_valid,
                    "num_gt_matches": torch.tensor(len(gt_pairs[0]))}

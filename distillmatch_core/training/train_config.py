@@ -51,7 +51,8 @@ class TrainConfig:
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     batch_size: int = 1  # per process
-    total_steps: int = 10000
+    total_steps: int = 10000  # length of the learning-rate schedule
+    stop_after_steps: int = 0  # end the run at this step (0 = total_steps), schedule unchanged
     max_fine_matches: int = 256  # GT coarse matches per batch sent to the fine stage
     seed: int = 0
     output_dir: str = "runs/distillmatch"

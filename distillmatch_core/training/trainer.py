@@ -270,8 +270,10 @@ class Trainer:
                 if self.step % cfg.checkpoint_interval == 0:
                     self.save()
                 out_of_time = bool(cfg.max_minutes) and (time.time() - start_time) / 60 >= cfg.max_minutes
-                if self._agree(self._stop_requested or out_of_time):
-                    reason = "time limit" if out_of_time else "SIGTERM"
+                at_stop_step = bool(cfg.stop_after_steps) and self.step >= cfg.stop_after_steps
+                if self._agree(self._stop_requested or out_of_time or at_stop_step):
+                    reason = "SIGTERM" if self._stop_requested else ("time limit" if out_of_time else
+                                                                     "stop_after_steps")
                     break
         except KeyboardInterrupt:
             reason = "interrupted"
