@@ -64,7 +64,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--teacher", type=Path, default=None, help="optional: the teacher, as a reference row")
     p.add_argument("--split", default="dev", choices=["dev", "train", "all"])
     p.add_argument("--data", type=Path, default=None, help="manifest / folder instead of ../shared/data")
-    p.add_argument("--size", type=int, default=640, help="longer image side (protocol and latency)")
+    p.add_argument("--size", type=int, default=640, help="longer image side of the protocol's images")
+    p.add_argument("--matcher-size", type=int, default=None,
+                   help="longer side each matcher runs at (default: each model's inference size)")
     p.add_argument("--seed", type=int, default=0, help="homography seed of the protocol")
     p.add_argument("--limit", type=int, default=None, help="evaluate this many pairs spread over the split")
     p.add_argument("--latency-pairs", type=int, default=4, help="pairs timed for latency")
@@ -152,7 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         candidates.append(Candidate("teacher", args.teacher))
     try:
         for c in candidates:
-            c.matcher = Matcher.from_pretrained(c.path, device="cpu", backend="torch", size=args.size)
+            c.matcher = Matcher.from_pretrained(c.path, device="cpu", backend="torch", size=args.matcher_size)
         pairs = select_evenly(load_split(args.split, args.data), args.limit)
     except (FileNotFoundError, CheckpointError, ValueError) as exc:
         print(f"compare_slim_distillation: error: {exc}", file=sys.stderr)

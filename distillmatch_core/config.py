@@ -116,6 +116,9 @@ class ModelConfig:
     fine: FineMatchingConfig = field(default_factory=FineMatchingConfig)
     # Extra input channels (3DG-STFM style privileged teacher: depth/aligned thermal).
     extra_input_channels: int = 0
+    # Longer image side the inference API resizes to when the caller gives no size: the resolution
+    # the model was trained / calibrated for (the paper tests at 640).
+    inference_size: int = 640
 
     @property
     def coarse_stride(self) -> int:

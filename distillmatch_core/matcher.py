@@ -59,15 +59,20 @@ def create_backend(backend: str, weights: Path, device: str, **options):
 
 
 class Matcher:
-    def __init__(self, backend, size: Optional[int] = 640,
+    def __init__(self, backend, size: Optional[int] = None,
                  normalization: Optional[ThermalNormalization] = None):
+        """``size``: longer side fed to the network; None = the model's ``inference_size`` (640 unless
+        the checkpoint was calibrated for another), 0 = the caller's resolution. Static engines
+        (ONNX / TensorRT) always fit their fixed input size instead."""
         self.backend = backend
-        self.size = size
+        if size is None:
+            size = getattr(getattr(backend, "config", None), "inference_size", 640)
+        self.size = size or None
         self.normalization = normalization or ThermalNormalization()
 
     @classmethod
     def from_pretrained(cls, name_or_path: Union[str, Path] = "default", device: str = "cpu",
-                        backend: Optional[str] = None, size: Optional[int] = 640,
+                        backend: Optional[str] = None, size: Optional[int] = None,
                         normalization: Optional[ThermalNormalization] = None, **backend_options) -> "Matcher":
         """``backend`` None or "auto": ``default_backend(weights)``."""
         weights = resolve_weights(name_or_path)

@@ -53,7 +53,7 @@ def load_matcher(model: ModelLoadConfig) -> PairMatcher:
     """Imported lazily so parameter errors are reported before torch is imported."""
     from distillmatch_core import Matcher
     return Matcher.from_pretrained(model.weights, device=model.device, backend=model.backend,
-                                   size=model.input_size)
+                                   size=model.input_size or None)  # 0: the model's inference size
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:

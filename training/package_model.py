@@ -37,44 +37,49 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=16, help="training pairs used for calibration")
     parser.add_argument("--sizes", default="640", help="comma-separated inference sizes to compare")
     parser.add_argument("--coarse-thresholds", default="0.01,0.02,0.05,0.1,0.2")
-    parser.add_argument("--fine-threshold", type=float, default=None, help="keep the checkpoint's if unset")
+    parser.add_argument("--fine-thresholds", default="", help="comma-separated theta_f values (default: keep)")
     parser.add_argument("--seed", type=int, default=1, help="homography seed of the calibration cases")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     model, cfg, payload = load_model(args.checkpoint)
-    if args.fine_threshold is not None:
-        cfg.fine.threshold = args.fine_threshold
+    fine_thresholds = [float(t) for t in args.fine_thresholds.split(",") if t] or [cfg.fine.threshold]
     pairs = load_split("train")
     stride = len(pairs) / min(args.limit, len(pairs))
     cases = prepare_warped_pairs([pairs[int(i * stride)] for i in range(min(args.limit, len(pairs)))],
                                  size=640, seed=args.seed)
     table = []
-    for size in [int(s) for s in args.sizes.split(",")]:
-        for thr in [float(t) for t in args.coarse_thresholds.split(",")]:
-            cfg.coarse.threshold = thr
-            matcher = Matcher(TorchBackend.from_model(model), size=size)
+    grid = [(int(size), float(tc), tf) for size in args.sizes.split(",")
+            for tc in args.coarse_thresholds.split(",") for tf in fine_thresholds]
+    for size, thr_c, thr_f in grid:
+        cfg.coarse.threshold, cfg.fine.threshold = thr_c, thr_f
+        matcher = Matcher(TorchBackend.from_model(model), size=size)
 
-            def match_fn(a, b):
-                r = matcher.match(a, b)
-                return r.keypoints0, r.keypoints1
+        def match_fn(a, b):
+            r = matcher.match(a, b)
+            return r.keypoints0, r.keypoints1
 
-            metrics = evaluate_homography(match_fn, cases, progress=False)
-            row = {"size": size, "coarse_threshold": thr, **{k: float(v) for k, v in metrics.items()}}
-            table.append(row)
-            print(f"size {size:4d} theta_c {thr:.3f}: AUC@5/10/20 {row['auc@5px']:.1f} / {row['auc@10px']:.1f} / "
-                  f"{row['auc@20px']:.1f}, median matches {row['median_matches']:.0f}", flush=True)
-    best = max(table, key=lambda r: (r["auc@10px"], r["auc@5px"], r["auc@20px"]))
-    cfg.coarse.threshold = best["coarse_threshold"]
+        metrics = evaluate_homography(match_fn, cases, progress=False)
+        row = {"size": size, "coarse_threshold": thr_c, "fine_threshold": thr_f,
+               **{k: float(v) for k, v in metrics.items()}}
+        table.append(row)
+        print(f"size {size:4d} theta_c {thr_c:.3f} theta_f {thr_f:.3f}: AUC@5/10/20 {row['auc@5px']:.1f} / "
+              f"{row['auc@10px']:.1f} / {row['auc@20px']:.1f}, median corner error "
+              f"{row['median_corner_error_px']:.1f} px, median matches {row['median_matches']:.0f}", flush=True)
+    # Ties (e.g. all zero AUC at 10 px) are broken by the wider thresholds, then the median corner error.
+    best = max(table, key=lambda r: (r["auc@10px"], r["auc@20px"], r["auc@5px"], -r["median_corner_error_px"]))
+    cfg.coarse.threshold, cfg.fine.threshold = best["coarse_threshold"], best["fine_threshold"]
+    cfg.inference_size = best["size"]
     lineage = dict(payload.get("lineage", {}))
     lineage.update({"source_checkpoint": str(args.checkpoint), "source_sha256": sha256(args.checkpoint),
                     "calibration": {"split": "train", "pairs": len(cases), "seed": args.seed,
                                     "chosen": best, "metric": "auc@10px"},
-                    "recommended_size": best["size"]})
+                    })
     save_checkpoint(args.output, model, cfg, lineage)
     args.output.with_suffix(".calibration.json").write_text(json.dumps(table, indent=1))
-    print(f"chosen: size {best['size']}, theta_c {best['coarse_threshold']} (train AUC@10px {best['auc@10px']:.1f}); "
+    print(f"chosen: size {best['size']}, theta_c {best['coarse_threshold']}, theta_f {best['fine_threshold']} "
+          f"(train AUC@10px {best['auc@10px']:.1f}); "
           f"wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument("--weights", default=None, help="model name or path (node default: 'default')")
     model.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (node default: auto)")
     model.add_argument("--device", default=None, help="cpu, cuda or cuda:N (node default: cpu)")
-    model.add_argument("--size", type=int, default=None, help="matcher input size (node default: 640)")
+    model.add_argument("--size", type=int, default=None, help="matcher input size (node default: 0 = the model's inference size)")
     model.add_argument("--params", type=Path, default=None,
                        help="node parameter file (config/matcher.yaml format) for thresholds, filter and sync")
     sync = parser.add_argument_group("pairing")
@@ -94,7 +94,7 @@ def _matcher_factory(weights: str, backend: str, device: str, size: int):
         except ImportError as exc:
             raise CliError(f"the matcher is not available in this installation: {exc}") from None
         try:
-            return Matcher.from_pretrained(weights, device=device, backend=backend, size=size)
+            return Matcher.from_pretrained(weights, device=device, backend=backend, size=size or None)
         except FileNotFoundError as exc:
             raise CliError(f"model weights not found ({weights!r}): {exc}") from None
         except (ValueError, RuntimeError, ImportError, OSError) as exc:

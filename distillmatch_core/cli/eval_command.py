@@ -69,8 +69,8 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--size", type=int, default=640, help="longer image side in pixels; 0 keeps the original")
     parser.add_argument("--matcher-size", type=int, default=None,
-                        help="longer side DistillMatch resizes its inputs to internally (default: --size); "
-                             "keypoints are still reported at the protocol's resolution")
+                        help="longer side DistillMatch resizes its inputs to internally (default: the model's "
+                             "inference size); keypoints are still reported at the protocol's resolution")
     parser.add_argument("--limit", type=int, default=None,
                         help="evaluate N pairs spread evenly over the ordered list of pairs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random homographies")
@@ -156,7 +156,7 @@ def _resolve_methods(args: argparse.Namespace, modality0: str, modality1: str) -
     from distillmatch_core.evaluation.methods import MethodOptions, resolve_method
 
     options = MethodOptions(weights=args.weights or "default", backend=args.backend, device=args.device,
-                            size=args.matcher_size or args.size or None, modality0=modality0, modality1=modality1)
+                            size=args.matcher_size, modality0=modality0, modality1=modality1)
     methods = [resolve_method(spec, options) for spec in args.methods]
     return [(m.name, m.match) for m in methods]
 

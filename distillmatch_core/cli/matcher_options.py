@@ -13,15 +13,16 @@ def add_matcher_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inference backend (default: onnxruntime for .onnx, tensorrt for .engine/.plan/.trt, "
                              "torch otherwise)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--size", type=int, default=640, help="longer image side fed to the network")
+    parser.add_argument("--size", type=int, default=None,
+                        help="longer image side fed to the network (default: the model's inference size; 0 = as is)")
 
 
 def load_matcher_from_args(args: argparse.Namespace):
     from distillmatch_core.checkpoint import CheckpointError
     from distillmatch_core.matcher import Matcher
 
-    if args.size is not None and args.size < 64:
-        raise CliError(f"--size {args.size} is too small (at least 64)")
+    if args.size is not None and 0 < args.size < 64 or (args.size or 0) < 0:
+        raise CliError(f"--size {args.size} is invalid (0 = original resolution, otherwise at least 64)")
     try:
         return Matcher.from_pretrained(args.weights, device=args.device, backend=args.backend, size=args.size)
     except (FileNotFoundError, CheckpointError, ImportError, RuntimeError, ValueError) as exc:

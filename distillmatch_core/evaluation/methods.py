@@ -33,7 +33,7 @@ class MethodOptions:
     weights: str = "default"
     backend: Optional[str] = None  # None: the Matcher's rule (matcher.default_backend)
     device: str = "cpu"
-    size: Optional[int] = 640  # the Matcher's longer side; None: match at the given resolution
+    size: Optional[int] = None  # the Matcher's longer side; None: the model's inference size, 0: as given
     modality0: str = "visible"
     modality1: str = "infrared"
 

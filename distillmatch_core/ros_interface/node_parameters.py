@@ -73,8 +73,8 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
                   choices=BACKENDS),
     ParameterSpec("device", "cpu", "Inference device: cpu, cuda or cuda:N.",
                   additional_constraints="cpu | cuda | cuda:N"),
-    ParameterSpec("input_size", 640, "Longer image side (pixels) the matcher resizes inputs to; smaller is faster.",
-                  minimum=64, maximum=4096),
+    ParameterSpec("input_size", 0, "Longer image side (pixels) the matcher resizes inputs to; smaller is faster. "
+                  "0 = the model's own inference size.", minimum=0, maximum=4096),
     # --- synchronisation and QoS (fixed once subscribed)
     ParameterSpec("queue_size", 10, "ApproximateTimeSynchronizer queue size per input (messages).",
                   minimum=1, maximum=1000),
@@ -119,7 +119,7 @@ class ModelLoadConfig:
     weights: str = "default"
     backend: str = "auto"
     device: str = "cpu"
-    input_size: int = 640
+    input_size: int = 0
 
 
 @dataclass(frozen=True)
