@@ -40,15 +40,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     onnx_parser.add_argument("--weights", default="default",
                              help="checkpoint to export (default: the packaged model, 'default')")
     h, w = DEFAULT_INPUT_SIZE
-    onnx_parser.add_argument("--size", type=parse_size, default=DEFAULT_INPUT_SIZE, metavar="WxH",
-                             help=f"static network input, multiples of 8 (default: {w}x{h}); images of other "
-                                  "sizes are fitted into it by the Matcher")
+    onnx_parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                             help="static network input, multiples of 8 (default: 4:3 at the checkpoint's inference "
+                                  f"size, {w}x{h} for a 640 model); images of other sizes are fitted into it by "
+                                  "the Matcher")
     onnx_parser.add_argument("--max-matches", type=int, default=DEFAULT_MAX_MATCHES, metavar="K",
                              help=f"match slots in the graph (default: {DEFAULT_MAX_MATCHES}; TensorRT 8.x "
                                   "accepts at most 1024, 10.x 3840)")
     onnx_parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                              help=f"ONNX opset (default: {DEFAULT_OPSET}, what TensorRT's parser reads)")
     parser.set_defaults(func=run)
+
+
+def default_input_size(weights) -> Tuple[int, int]:
+    """(H, W): 4:3 with the checkpoint's inference size as the longer side (what the model was tuned for)."""
+    from distillmatch_core.checkpoint import CheckpointError, read_checkpoint
+    from distillmatch_core.config import model_config_from_dict
+    try:
+        longer = model_config_from_dict(read_checkpoint(weights)["model_config"]).inference_size
+    except (CheckpointError, KeyError, ValueError, TypeError):
+        from distillmatch_core.export.export_defaults import DEFAULT_INPUT_SIZE
+        return DEFAULT_INPUT_SIZE  # export_onnx reports the unreadable checkpoint itself
+    return (longer * 3 // 4 // 8 * 8, longer // 8 * 8)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if weights.suffix.lower() == ".onnx":
         raise CliError(f"{weights} is already an ONNX file; --weights takes a checkpoint (.pt)")
-    options = OnnxExportOptions(input_size=tuple(args.size), max_matches=args.max_matches, opset=args.opset)
+    size = tuple(args.size) if args.size else default_input_size(weights)
+    options = OnnxExportOptions(input_size=size, max_matches=args.max_matches, opset=args.opset)
     try:
         report = export_onnx(weights, args.output, options)
     except (OnnxExportError, ValueError, OSError) as exc:  # CheckpointError is a ValueError
