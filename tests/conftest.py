@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from distillmatch_core.data.splits import default_data_root
+from synthetic_images import textured_image
 
 torch.set_num_threads(1)
 
@@ -24,15 +25,6 @@ def data_root() -> Path:
     return root
 
 
-def textured_image(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """(h, w) uint8 with blobs and edges at many scales: something a matcher can lock onto."""
-    rng = np.random.default_rng(seed)
-    import cv2
-    img = np.zeros((h, w), np.float32)
-    for sigma, amp in ((8, 80), (3, 50), (1, 30)):
-        img += cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), sigma) * amp * sigma
-    img = (img - img.min()) / (np.ptp(img) + 1e-6) * 255
-    return img.astype(np.uint8)
 
 
 @pytest.fixture
@@ -43,7 +35,7 @@ def synthetic_homography_batch():
     images0, images1, hs = [], [], []
     rng = np.random.default_rng(0)
     for b in range(2):
-        base = textured_image(96, 128, seed=b)
+        base = textured_image(b, width=128, height=96)
         H = sample_homography(128, 96, rng, strength=0.3)
         images0.append(base)
         images1.append(cv2.warpPerspective(base, H, (128, 96)))

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,18 +14,11 @@ from distillmatch_core.data.splits import default_data_root, load_pairs
 from distillmatch_core.evaluation import evaluate_homography, evaluate_zero_shot, prepare_warped_pairs
 from distillmatch_core.evaluation.classical_matchers import SiftRatioMatcher
 from distillmatch_core.image_io import write_image
+from synthetic_images import textured_image
 
 SHARED_MANIFEST = default_data_root() / "manifest.csv"
 
 
-def textured_image(seed: int, width: int = 320, height: int = 240) -> np.ndarray:
-    """(H, W) uint8 blobs at several scales: plenty of SIFT structure."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width), np.float32)
-    for sigma in (1.5, 4.0, 9.0):
-        image += cv2.GaussianBlur(rng.normal(size=(height, width)).astype(np.float32), (0, 0), sigma) * sigma
-    image = (image - image.min()) / (image.max() - image.min())
-    return (image * 255).astype(np.uint8)
 
 
 @pytest.fixture

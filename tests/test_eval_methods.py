@@ -1,7 +1,6 @@
 """Method resolution, output validation, --limit selection, and the classical baselines on any depth."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -12,16 +11,9 @@ from distillmatch_core.evaluation.pair_selection import select_evenly
 from distillmatch_core.evaluation.geometric_errors import transfer_residuals
 from distillmatch_core.evaluation.random_homography import sample_homography, warp_image
 from distillmatch_core.match_result import MatchResult
+from synthetic_images import textured_image
 
 
-def textured_image(seed: int, width: int = 320, height: int = 240) -> np.ndarray:
-    """(H, W) uint8 blobs at several scales: plenty of keypoint structure."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width), np.float32)
-    for sigma in (1.5, 4.0, 9.0):
-        image += cv2.GaussianBlur(rng.normal(size=(height, width)).astype(np.float32), (0, 0), sigma) * sigma
-    image = (image - image.min()) / (image.max() - image.min())
-    return (image * 255).astype(np.uint8)
 
 
 def test_builtin_names_and_unknown_methods():

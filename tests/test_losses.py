@@ -1,7 +1,6 @@
 """Every loss term is zero / minimal where it should be and positive where it should not."""
 import math
 
-import numpy as np
 import torch
 
 from distillmatch_core.losses.distillation_loss import distillation_loss, gram_loss, kl_loss, normalized_mse

@@ -15,7 +15,7 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from distillmatch_core.checkpoint import CheckpointError, git_commit, load_model, read_checkpoint, save_checkpoint
-from distillmatch_core.config import ModelConfig, modality_index
+from distillmatch_core.config import ModelConfig
 from distillmatch_core.model.distillmatch import DistillMatch, count_parameters
 from distillmatch_core.training.distributed import DistributedContext, init_distributed, shutdown_distributed
 from distillmatch_core.training.lr_schedule import warmup_cosine
