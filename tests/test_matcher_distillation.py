@@ -25,14 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 SIZE = 96  # synthetic images: 12 x 12 coarse cells
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def coarse_logits(seed: int, b: int = 2, l0: int = 20, l1: int = 24) -> torch.Tensor:
     return torch.randn(b, l0, l1, generator=torch.Generator().manual_seed(seed)) * 4.0
 

@@ -46,14 +46,6 @@ def tiny_training_config(mode: str) -> V2IGanTrainingConfig:
                                 batch_size=2, learning_rate=2e-3)
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def tiny_checkpoint(tmp_path) -> Path:
     torch.manual_seed(0)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from distillmatch_core.cli.errors import CliError
+from distillmatch_core.matcher import BACKENDS
 
 PROTOCOLS = ("homography", "pose", "zero-shot")
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
 DEFAULT_METHODS = ("sift", "orb")
 
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+from distillmatch_core.matcher import BACKENDS
+
 from distillmatch_core.cli.errors import CliError
 
 
 def add_matcher_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="default",
                         help="checkpoint (.pt), ONNX file or TensorRT source; 'default' = the shipped lite model")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime", "tensorrt"], default=None,
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="inference backend (default: onnxruntime for .onnx, tensorrt for .engine/.plan/.trt, "
                              "torch otherwise)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -21,7 +23,7 @@ def load_matcher_from_args(args: argparse.Namespace):
     from distillmatch_core.checkpoint import CheckpointError
     from distillmatch_core.matcher import Matcher
 
-    if args.size is not None and 0 < args.size < 64 or (args.size or 0) < 0:
+    if args.size is not None and (args.size < 0 or 0 < args.size < 64):
         raise CliError(f"--size {args.size} is invalid (0 = original resolution, otherwise at least 64)")
     try:
         return Matcher.from_pretrained(args.weights, device=args.device, backend=args.backend, size=args.size)

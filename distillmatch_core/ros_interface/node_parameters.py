@@ -14,12 +14,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from distillmatch_core.matcher import BACKENDS as MATCHER_BACKENDS
 from distillmatch_core.ros_interface.approximate_time_pairing import PairingPolicy
 from distillmatch_core.ros_interface.homography_filter import HomographyFilterConfig
 from distillmatch_core.ros_interface.processing_pipeline import ProcessingConfig
 from distillmatch_core.thermal_normalization import ThermalNormalization
 
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+BACKENDS = ("auto",) + MATCHER_BACKENDS
 INPUT_QOS_CHOICES = ("sensor_data", "reliable")
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
