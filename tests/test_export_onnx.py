@@ -84,8 +84,8 @@ def test_attention_rewrite_is_exact_and_leaves_the_eager_model_alone(tmp_path):
     assert list(rewritten.state_dict()) == list(model.state_dict())  # parameter names unchanged
     x0, x1 = torch.rand(1, 1, 64, 80), torch.rand(1, 1, 64, 80)
     with torch.no_grad():
-        ref = model.extract(x0, x1)["conf_matrix"]
-        new = rewritten.extract(x0, x1)["conf_matrix"]
+        ref = model.coarse_confidence(model.extract(x0, x1))
+        new = rewritten.coarse_confidence(rewritten.extract(x0, x1))
     assert torch.allclose(ref, new, rtol=1e-4, atol=1e-9)
 
 

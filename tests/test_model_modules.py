@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from distillmatch_core.config import preset
+from distillmatch_core.model.coarse_matching import confidence_from_similarity
 from distillmatch_core.model.distillmatch import DistillMatch
 from distillmatch_core.training.supervision_step import supervised_forward
 
@@ -33,8 +34,24 @@ def test_module_boundary_shapes(tiny):
     out = model.coarse(fused, model.stfa(e1, semantic[B:]))
     L = (H // 8) * (W // 8)
     assert out["coarse_tokens0"].shape == (B, L, tiny.coarse.d_model)
-    assert out["conf_matrix"].shape == (B, L, L)
-    assert torch.all(out["conf_matrix"] >= 0) and torch.all(out["conf_matrix"] <= 1)
+    conf = model.coarse.confidence(out["sim_matrix"])
+    assert conf.shape == (B, L, L)
+    assert torch.all(conf >= 0) and torch.all(conf <= 1)
+
+
+@pytest.mark.parametrize("match_type", ["softmax", "dual_softmax"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_confidence_is_the_softmax_product(match_type, in_place):
+    sim = torch.randn(2, 12, 9) * 5
+    expected = torch.softmax(sim, dim=2)
+    if match_type == "dual_softmax":
+        expected = expected * torch.softmax(sim, dim=1)
+    given = sim.clone()
+    conf = confidence_from_similarity(given, match_type, in_place=in_place)
+    assert torch.allclose(conf, expected, rtol=1e-5, atol=1e-8)
+    assert (conf.data_ptr() == given.data_ptr()) == in_place  # in place reuses the buffer, else leaves it
+    if not in_place:
+        assert torch.equal(given, sim)
 
 
 def test_eager_and_static_outputs(tiny):

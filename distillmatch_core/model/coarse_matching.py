@@ -77,8 +77,11 @@ def select_coarse_matches(conf: torch.Tensor, grid0: tuple, grid1: tuple, thresh
                           max_matches: Optional[int] = None) -> CoarseMatches:
     """conf (B, L0, L1) -> CoarseMatches with K = max_matches (or L0) rows."""
     b, l0, l1 = conf.shape
-    row_val, row_idx = conf.topk(1, dim=2)  # (B, L0, 1): TopK not ArgMax (ORT CUDA fallback)
-    row_val, row_idx = row_val[..., 0], row_idx[..., 0]
+    if torch.onnx.is_in_onnx_export():
+        row_val, row_idx = conf.topk(1, dim=2)  # (B, L0, 1): TopK not ArgMax (ORT CUDA fallback)
+        row_val, row_idx = row_val[..., 0], row_idx[..., 0]
+    else:
+        row_val, row_idx = conf.max(dim=2)  # same result; eager max is ~1.6x faster than topk on CPU
     col_val = conf.amax(dim=1)  # (B, L1); amax: no index tensor, much faster than max() on CPU
     col_at_row = torch.gather(col_val, 1, row_idx)  # best score of the chosen column
     mutual = row_val >= col_at_row
@@ -106,31 +109,41 @@ class CoarseMatching(nn.Module):
 
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> Dict[str, torch.Tensor]:
         """feat (B, C, h, w) -> tokens (B, L, d), sim_matrix (B, L0, L1) and, in training, log_prob0/1
-        (row / column log-softmax), otherwise conf_matrix (B, L0, L1)."""
+        (row / column log-softmax). The confidence matrix for selection is ``confidence(sim)``."""
         f0 = add_sincos_to_map(self.input_proj(feat0)).flatten(2).transpose(1, 2)
         f1 = add_sincos_to_map(self.input_proj(feat1)).flatten(2).transpose(1, 2)
         f0, f1 = self.transformer(f0, f1)
         # Cosine similarity bounds |S| by 1/temperature, so one exp() serves both softmax
         # directions without max-subtraction passes over the (L0, L1) matrix, which dominate
         # CPU time at 640x480 (4800^2 entries, memory bound).
-        d0 = F.normalize(self.proj0(f0), dim=-1)
+        # 1/temperature is folded into d0: one pass over (L0, L1) fewer.
+        d0 = F.normalize(self.proj0(f0), dim=-1) * (1.0 / self.cfg.temperature)
         d1 = F.normalize(self.proj1(f1), dim=-1)
-        sim = torch.einsum("bld,bsd->bls", d0, d1) / self.cfg.temperature
+        sim = torch.bmm(d0, d1.transpose(1, 2))  # (B, L0, L1)
         out = {"coarse_tokens0": f0, "coarse_tokens1": f1, "sim_matrix": sim}
         if self.training:
             # The losses work on log-probabilities; the (L0, L1) confidence is only needed for
             # selecting matches, which training does not do (the fine stage gets GT cells).
             out["log_prob0"] = torch.log_softmax(sim.float(), dim=2)
             out["log_prob1"] = torch.log_softmax(sim.float(), dim=1)
-            return out
-        out["conf_matrix"] = confidence_from_similarity(sim, self.cfg.match_type)
         return out
 
+    def confidence(self, sim: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """(B, L0, L1) similarity -> matching confidence of this model's match type."""
+        return confidence_from_similarity(sim, self.cfg.match_type, in_place)
 
-def confidence_from_similarity(sim: torch.Tensor, match_type: str) -> torch.Tensor:
-    """(B, L0, L1) similarity -> matching confidence (row softmax, or dual softmax P0 * P1)."""
-    e = sim.float().exp()
-    p0 = e / e.sum(dim=2, keepdim=True)
+
+def confidence_from_similarity(sim: torch.Tensor, match_type: str, in_place: bool = False) -> torch.Tensor:
+    """(B, L0, L1) similarity -> matching confidence (row softmax, or dual softmax P0 * P1).
+
+    Dual softmax is computed as exp(S)^2 / (row sum * column sum): in-place multiplies by
+    reciprocals on one buffer instead of separate P0, P1 and product tensors. At 640x480 each
+    pass over the 4800^2 matrix costs ~10-15 ms on a 2-core CPU and divisions cost ~3x more.
+    ``in_place`` reuses ``sim``'s memory (fp32 only): a fresh 92 MB buffer costs page faults too.
+    """
+    e = sim.exp_() if in_place and sim.dtype == torch.float32 else sim.float().exp()
+    row_inv = e.sum(dim=2, keepdim=True).reciprocal_()  # (B, L0, 1)
     if match_type != "dual_softmax":
-        return p0
-    return p0 * (e / e.sum(dim=1, keepdim=True))
+        return e.mul_(row_inv)
+    col_inv = e.sum(dim=1, keepdim=True).reciprocal_()  # (B, 1, L1)
+    return e.square_().mul_(row_inv).mul_(col_inv)

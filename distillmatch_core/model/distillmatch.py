@@ -63,6 +63,13 @@ class DistillMatch(nn.Module):
         return self.fine(feats["half0"], feats["half1"], feats["quarter0"], feats["quarter1"],
                          feats["coarse_tokens0"], feats["coarse_tokens1"], b_ids, i_ids, j_ids, grid_w, grid_w)
 
+    def coarse_confidence(self, feats: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Moves feats["sim_matrix"] to feats["conf_matrix"] (B, L0, L1), computed in its memory:
+        at 640x480 a second 4800^2 buffer is 92 MB and most of the coarse stage's time."""
+        conf = self.coarse.confidence(feats.pop("sim_matrix").detach(), in_place=True)
+        feats["conf_matrix"] = conf
+        return conf
+
     # ------------------------------------------------------------------ training / eager inference
     def forward(self, image0: torch.Tensor, image1: torch.Tensor,
                 coarse_pairs: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
@@ -72,12 +79,14 @@ class DistillMatch(nn.Module):
 
         Adds: b_ids, i_ids, j_ids, coarse_confidence (M,), fine outputs (M, ...), keypoints0/1 (M, 2)
         in network-input pixels and match_valid (M,) = fine probability above theta_f.
-        Without ``coarse_pairs`` the model must be in eval mode (selection needs conf_matrix).
+        Without ``coarse_pairs`` the model must be in eval mode, and ``sim_matrix`` is replaced by
+        ``conf_matrix`` (B, L0, L1) in the output.
         """
         feats = self.extract(image0, image1)
         gh, gw = int(feats["grid"][0]), int(feats["grid"][1])
         if coarse_pairs is None:
-            predicted = select_coarse_matches(feats["conf_matrix"].detach(), (gh, gw), (gh, gw),
+            conf = self.coarse_confidence(feats)
+            predicted = select_coarse_matches(conf, (gh, gw), (gh, gw),
                                               self.cfg.coarse.threshold, self.cfg.coarse.border_rm)
             b_ids, i_ids, j_ids, conf = predicted.flatten_valid()
         else:
@@ -97,7 +106,7 @@ class DistillMatch(nn.Module):
         """
         feats = self.extract(image0, image1)
         gh, gw = int(feats["grid"][0]), int(feats["grid"][1])
-        m = select_coarse_matches(feats["conf_matrix"], (gh, gw), (gh, gw), self.cfg.coarse.threshold,
+        m = select_coarse_matches(self.coarse_confidence(feats), (gh, gw), (gh, gw), self.cfg.coarse.threshold,
                                   self.cfg.coarse.border_rm, max_matches)
         b, k = m.i_ids.shape
         b_ids = torch.arange(b, device=image0.device).repeat_interleave(k)
