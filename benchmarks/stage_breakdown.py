@@ -1,0 +1,129 @@
+"""Where a DistillMatch forward pass spends its time, stage by stage, on this machine.
+
+    python benchmarks/stage_breakdown.py [--weights default] [--size 640x480] [--threads 2] [--repeats 5]
+    python benchmarks/stage_breakdown.py --weights preset:paper --size 640x480
+
+Times the real eager forward (``DistillMatch.forward`` in eval mode, random input of the given
+size) through forward hooks on its stages, so nothing is re-implemented here: texture ResNet,
+student ViT, CEFG, STFA (both images), the coarse linear-attention layers, the coarse similarity
+(projections + S = d0 d1^T), the fine stage with sub-pixel refinement, and what remains (the
+confidence matrix and mutual-nearest-neighbour selection, which live in ``DistillMatch.forward``).
+Medians over ``--repeats`` after one warm-up; the table is the guide for choosing where a faster
+config should save (docs/benchmarks.md). Run it on an idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+
+from distillmatch_core.checkpoint import load_model  # noqa: E402
+from distillmatch_core.config import preset  # noqa: E402
+from distillmatch_core.matcher import resolve_weights  # noqa: E402
+from distillmatch_core.model.distillmatch import DistillMatch, count_parameters  # noqa: E402
+
+# (label, attribute path on DistillMatch); nested stages are subtracted from their parent.
+STAGES = (("texture ResNet", "backbone"), ("student ViT", "student"), ("CEFG", "cefg"), ("STFA", "stfa"),
+          ("coarse attention layers", "coarse.transformer"), ("coarse similarity", "coarse"),
+          ("fine + sub-pixel", "fine"))
+NESTED = {"coarse similarity": "coarse attention layers"}
+REMAINDER = "confidence + selection (rest)"
+
+
+def build_model(weights: str) -> DistillMatch:
+    if weights.startswith("preset:"):
+        return DistillMatch(preset(weights.split(":", 1)[1])).eval()
+    model, _, _ = load_model(resolve_weights(weights))
+    return model.eval()
+
+
+def find_stage(model: torch.nn.Module, path: str):
+    """The submodule at a dotted path, or None where a stage is disabled (its attribute is None)."""
+    obj = model
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def time_stages(model: DistillMatch, size, repeats: int) -> Dict[str, List[float]]:
+    """-> stage label -> per-repeat milliseconds (incl. "total" and the remainder)."""
+    spent: Dict[str, float] = defaultdict(float)
+    started: Dict[str, float] = {}
+    handles = []
+    for label, path in STAGES:
+        module = find_stage(model, path)
+        if module is None:  # a disabled stage (e.g. cefg.enabled: false)
+            continue
+
+        def pre(_m, _inp, label=label):
+            started[label] = time.perf_counter()
+
+        def post(_m, _inp, _out, label=label):
+            spent[label] += time.perf_counter() - started[label]
+
+        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    h, w = size
+    x0, x1 = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
+    runs: Dict[str, List[float]] = defaultdict(list)
+    try:
+        with torch.inference_mode():
+            for rep in range(repeats + 1):
+                spent.clear()
+                t0 = time.perf_counter()
+                model(x0, x1)
+                total = time.perf_counter() - t0
+                if rep == 0:
+                    continue  # warm-up
+                for child, parent in NESTED.items():
+                    spent[child] -= spent.get(parent, 0.0)
+                for label, seconds in spent.items():
+                    runs[label].append(seconds * 1e3)
+                runs[REMAINDER].append((total - sum(spent.values())) * 1e3)
+                runs["total"].append(total * 1e3)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return runs
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default="default", help="checkpoint, 'default', or preset:NAME (random weights)")
+    p.add_argument("--size", default="640x480", help="WxH of the network input (multiples of 8)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        if w % 8 or h % 8 or w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        p.error(f"--size must be WxH with positive multiples of 8, got {args.size!r}")
+    torch.set_num_threads(args.threads)
+    model = build_model(args.weights)
+    runs = time_stages(model, (h, w), max(1, args.repeats))
+    total = statistics.median(runs["total"])
+    print(f"{args.weights}: {count_parameters(model) / 1e6:.2f} M parameters, input {w}x{h}, "
+          f"{args.threads} threads, median of {args.repeats}\n")
+    print("| stage | ms | share |\n|---|--:|--:|")
+    for label in [s for s, _ in STAGES if s in runs] + [REMAINDER]:
+        ms = statistics.median(runs[label])
+        print(f"| {label} | {ms:.1f} | {100 * ms / total:.0f} % |")
+    print(f"| **total** | **{total:.1f}** | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
