@@ -39,6 +39,17 @@ def test_module_boundary_shapes(tiny):
     assert torch.all(conf >= 0) and torch.all(conf <= 1)
 
 
+def test_too_small_coarse_temperature_is_refused(tiny):
+    import copy
+    cfg = copy.deepcopy(tiny)
+    cfg.coarse.match_type, cfg.coarse.temperature = "dual_softmax", 0.02
+    with pytest.raises(ValueError, match="overflow"):
+        DistillMatch(cfg)
+    cfg.coarse.match_type = "softmax"  # exp(1/T) alone is still finite at 0.02
+    conf = DistillMatch(cfg).coarse.confidence(torch.full((1, 3, 3), 1 / 0.02))
+    assert torch.isfinite(conf).all()
+
+
 @pytest.mark.parametrize("match_type", ["softmax", "dual_softmax"])
 @pytest.mark.parametrize("in_place", [False, True])
 def test_confidence_is_the_softmax_product(match_type, in_place):

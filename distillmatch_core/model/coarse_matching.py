@@ -106,6 +106,12 @@ class CoarseMatching(nn.Module):
         self.proj1 = self.proj0  # one projection: both images live in one descriptor space
         if cfg.match_type not in ("softmax", "dual_softmax"):
             raise ValueError(f"coarse match_type must be softmax or dual_softmax, got {cfg.match_type!r}")
+        # The confidence exponentiates S without max subtraction (|S| <= 1/T): exp(1/T), and
+        # exp(2/T) for dual softmax, must stay finite in float32 (< exp(88.7)).
+        min_temperature = (2.0 if cfg.match_type == "dual_softmax" else 1.0) / 88.0
+        if not cfg.temperature >= min_temperature:
+            raise ValueError(f"coarse temperature {cfg.temperature} is below {min_temperature:.4f}, where "
+                             f"{cfg.match_type} confidences overflow float32")
 
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> Dict[str, torch.Tensor]:
         """feat (B, C, h, w) -> tokens (B, L, d), sim_matrix (B, L0, L1) and, in training, log_prob0/1
