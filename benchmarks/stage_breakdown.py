@@ -112,7 +112,10 @@ def main(argv=None) -> int:
     except ValueError:
         p.error(f"--size must be WxH with positive multiples of 8, got {args.size!r}")
     torch.set_num_threads(args.threads)
-    model = build_model(args.weights)
+    try:
+        model = build_model(args.weights)
+    except (OSError, ValueError, RuntimeError) as exc:  # missing / corrupt / mismatched weights, unknown preset
+        p.error(f"cannot load --weights {args.weights!r}: {exc}")
     runs = time_stages(model, (h, w), max(1, args.repeats))
     total = statistics.median(runs["total"])
     print(f"{args.weights}: {count_parameters(model) / 1e6:.2f} M parameters, input {w}x{h}, "
