@@ -176,11 +176,10 @@ def resolve_benchmark_weights(spec: str, work_dir: Path) -> Path:
 
 
 def parse_sizes(text: str) -> List[Tuple[int, int]]:
-    sizes = []
-    for part in text.split(","):
-        w, h = part.lower().split("x")
-        sizes.append((int(h), int(w)))
-    return sizes
+    """'640x480,320x240' -> [(H, W), ...], each part parsed as ``distillmatch export --size``."""
+    from distillmatch_core.cli.export_command import parse_size
+
+    return [parse_size(part) for part in text.split(",")]
 
 
 def machine_summary(threads: int) -> str:

@@ -28,6 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from distillmatch_core.checkpoint import load_model  # noqa: E402
+from distillmatch_core.cli.export_command import parse_size  # noqa: E402
 from distillmatch_core.config import preset  # noqa: E402
 from distillmatch_core.matcher import resolve_weights  # noqa: E402
 from distillmatch_core.model.distillmatch import DistillMatch, count_parameters  # noqa: E402
@@ -101,16 +102,13 @@ def time_stages(model: DistillMatch, size, repeats: int) -> Dict[str, List[float
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default="default", help="checkpoint, 'default', or preset:NAME (random weights)")
-    p.add_argument("--size", default="640x480", help="WxH of the network input (multiples of 8)")
+    p.add_argument("--size", type=parse_size, default="640x480", help="WxH of the network input (multiples of 8)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-        if w % 8 or h % 8 or w <= 0 or h <= 0:
-            raise ValueError
-    except ValueError:
-        p.error(f"--size must be WxH with positive multiples of 8, got {args.size!r}")
+    h, w = args.size
+    if w % 8 or h % 8 or w <= 0 or h <= 0:
+        p.error(f"--size must be WxH with positive multiples of 8, got {w}x{h}")
     torch.set_num_threads(args.threads)
     try:
         model = build_model(args.weights)
