@@ -148,6 +148,10 @@ class LossConfig:
     coarse_weight_1: float = 0.25  # lambda_ac^ir
     fine_pos_weight: float = 1.0
     fine_neg_weight: float = 1.0
+    # Not in the paper (0 reproduces it): weights of un-focused negative log-likelihood terms on the
+    # GT coarse matches and fine window correspondences (matching_losses.coarse_nll / fine_nll).
+    coarse_nll_weight: float = 0.0
+    fine_nll_weight: float = 0.0
     # The paper's lambda_sub = 1e4 multiplies an epipolar distance in normalised camera coordinates;
     # pixel^2 transfer errors (homography data) are converted by ~1/f^2, f ~ 500 px.
     subpixel_pixel_scale: float = 4.0e-6

@@ -4,7 +4,8 @@ import math
 import torch
 
 from distillmatch_core.losses.distillation_loss import distillation_loss, gram_loss, kl_loss, normalized_mse
-from distillmatch_core.losses.matching_losses import coarse_focal_loss, fine_loss, focal_loss, subpixel_loss
+from distillmatch_core.losses.matching_losses import (coarse_focal_loss, coarse_nll, fine_loss, fine_nll, focal_loss,
+                                                      subpixel_loss)
 from distillmatch_core.losses.modality_loss import modality_loss
 from distillmatch_core.supervision.pair_geometry import HomographyGeometry
 
@@ -61,6 +62,35 @@ def test_fine_loss_ignores_windows_without_ground_truth():
     perfect = torch.zeros(3, 25, 25)
     perfect[0, 12, 12] = 1
     assert float(fine_loss(perfect, gt)) < 1e-5 < float(fine_loss(prob, gt))
+
+
+def test_coarse_nll_is_mean_dual_log_probability_at_ground_truth():
+    torch.manual_seed(0)
+    sim = torch.randn(2, 6, 6) * 2
+    lp0, lp1 = torch.log_softmax(sim, dim=2), torch.log_softmax(sim, dim=1)
+    gt = (torch.tensor([0, 1]), torch.tensor([1, 4]), torch.tensor([3, 0]))
+    expected = -(lp0[0, 1, 3] + lp1[0, 1, 3] + lp0[1, 4, 0] + lp1[1, 4, 0]) / 4
+    assert torch.allclose(coarse_nll(lp0, lp1, gt), expected)
+    # Raising a GT logit lowers the term; no GT gives a zero that still back-propagates.
+    sharper = sim.clone()
+    sharper[0, 1, 3] += 5
+    assert coarse_nll(torch.log_softmax(sharper, 2), torch.log_softmax(sharper, 1), gt) < expected
+    empty = (torch.tensor([], dtype=torch.long),) * 3
+    sim.requires_grad_(True)
+    zero = coarse_nll(torch.log_softmax(sim, 2), torch.log_softmax(sim, 1), empty)
+    zero.backward()
+    assert float(zero.detach()) == 0.0 and sim.grad is not None
+
+
+def test_fine_nll_counts_every_positive_in_both_directions():
+    sim = torch.zeros(2, 25, 25)
+    gt = torch.zeros(2, 25, 25)
+    gt[0, 3, 7] = gt[0, 4, 8] = 1
+    # Uniform logits: each direction is a 25-way guess.
+    assert math.isclose(float(fine_nll(sim, gt)), math.log(25), rel_tol=1e-5)
+    sim[0, 3, 7] = sim[0, 4, 8] = 20.0
+    assert float(fine_nll(sim, gt)) < 1e-3
+    assert float(fine_nll(sim, torch.zeros_like(gt))) == 0.0
 
 
 def test_subpixel_loss_zero_for_exact_matches_and_grows_with_error():

@@ -1,4 +1,5 @@
 """Training: a tiny model overfits one batch, resume is exact, two-process DDP keeps ranks identical."""
+import math
 import os
 import socket
 
@@ -52,6 +53,38 @@ def test_resume_reproduces_the_next_steps_exactly(tmp_path, data_root):
     assert b.step == 2
     losses_b = [b.train_step(batch)["loss"] for batch in b.batches()]
     assert losses_b == losses_a[2:]
+
+
+def test_resume_keeps_the_best_score_only_under_the_same_validation(tmp_path, data_root):
+    from distillmatch_core.training.trainer import Trainer
+    a = Trainer(tiny_train_config(tmp_path / "a"), quiet=True)
+    a.best_metric = 5.0
+    checkpoint = a.save()
+    assert Trainer(tiny_train_config(tmp_path / "b"), resume=checkpoint, quiet=True).best_metric == 5.0
+    rarer = tiny_train_config(tmp_path / "b", validation={"interval": 1000})
+    assert Trainer(rarer, resume=checkpoint, quiet=True).best_metric == 5.0
+    other = tiny_train_config(tmp_path / "c", validation={"interval": 0, "network_size": 64})
+    assert Trainer(other, resume=checkpoint, quiet=True).best_metric == -math.inf
+
+
+def test_validation_feeds_the_network_at_its_own_size(tmp_path, data_root, monkeypatch):
+    import numpy as np
+
+    from distillmatch_core.backends.torch_backend import TorchBackend
+    from distillmatch_core.evaluation import homography_protocol
+    from distillmatch_core.training.trainer import Trainer
+    shapes = []
+    real_run = TorchBackend.run
+    monkeypatch.setattr(TorchBackend, "run", lambda self, c0, c1: shapes.append(c0.shape) or real_run(self, c0, c1))
+
+    def fake_evaluate(match_fn, pairs, size, **kwargs):
+        match_fn(np.zeros((size * 3 // 4, size), np.uint8), np.zeros((size * 3 // 4, size), np.uint8))
+        return {"auc@10px": 0.0}
+
+    monkeypatch.setattr(homography_protocol, "evaluate_homography", fake_evaluate)
+    cfg = tiny_train_config(tmp_path, validation={"interval": 0, "size": 128, "network_size": 64, "limit": 1})
+    Trainer(cfg, quiet=True).validate()
+    assert max(shapes[0][-2:]) == 64
 
 
 def test_fit_writes_logs_and_checkpoints(tmp_path, data_root):

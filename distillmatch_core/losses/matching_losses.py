@@ -64,6 +64,32 @@ def coarse_loss(log_prob0: torch.Tensor, log_prob1: torch.Tensor, gt_pairs, weig
             + weight1 * coarse_focal_loss(log_prob1, gt_pairs, **focal_kwargs))
 
 
+def coarse_nll(log_prob0: torch.Tensor, log_prob1: torch.Tensor, gt_pairs) -> torch.Tensor:
+    """Mean negative log dual-softmax probability, -(log P0 + log P1) / 2, at the GT coarse matches.
+
+    Not in the paper: an extra recipe term. Focal weighting shrinks a positive's gradient by
+    alpha (1 - p)^gamma, about 0.1 at p = 0.4; this term keeps the full gradient on every
+    positive, which a small CPU-budget model needs to make its coarse distribution peak.
+    """
+    b, i, j = gt_pairs
+    if b.numel() == 0:
+        return log_prob0.sum() * 0.0
+    return -(log_prob0[b, i, j] + log_prob1[b, i, j]).mean() / 2
+
+
+def fine_nll(fine_sim: torch.Tensor, fine_gt: torch.Tensor) -> torch.Tensor:
+    """The same term for the fine windows: fine_sim (M, W2, W2) logits, fine_gt (M, W2, W2) {0, 1}.
+
+    Every window element with a true correspondence is one classification over the other window,
+    in both directions, as the double softmax P^f = softmax_rows * softmax_cols.
+    """
+    pos = fine_gt > 0.5
+    if not pos.any():
+        return fine_sim.sum() * 0.0
+    log_p = torch.log_softmax(fine_sim, dim=2) + torch.log_softmax(fine_sim, dim=1)
+    return -(log_p * pos).sum() / pos.sum() / 2
+
+
 def fine_loss(fine_prob: torch.Tensor, fine_gt: torch.Tensor, **focal_kwargs) -> torch.Tensor:
     """Eq. 7 averaged over coarse matches whose window holds at least one true correspondence."""
     has_gt = fine_gt.flatten(1).any(dim=1)

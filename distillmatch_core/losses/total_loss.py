@@ -7,7 +7,7 @@ import torch
 
 from distillmatch_core.config import LossConfig
 from distillmatch_core.losses.distillation_loss import distillation_loss
-from distillmatch_core.losses.matching_losses import coarse_loss, fine_loss, subpixel_loss
+from distillmatch_core.losses.matching_losses import coarse_loss, coarse_nll, fine_loss, fine_nll, subpixel_loss
 from distillmatch_core.losses.modality_loss import modality_loss
 from distillmatch_core.supervision.pair_geometry import PairGeometry
 
@@ -36,6 +36,12 @@ def total_loss(cfg: LossConfig, outputs: Dict[str, torch.Tensor], coarse_gt_pair
     terms["subpixel"] = subpixel_loss(geometry, outputs["b_ids"], outputs["keypoints0"], outputs["keypoints1"],
                                       chosen_valid, scale)
     loss = cfg.lambda_c * terms["coarse"] + cfg.lambda_f * terms["fine"] + cfg.lambda_sub * terms["subpixel"]
+    if cfg.coarse_nll_weight:
+        terms["coarse_nll"] = coarse_nll(outputs["log_prob0"], outputs["log_prob1"], coarse_gt_pairs)
+        loss = loss + cfg.coarse_nll_weight * terms["coarse_nll"]
+    if cfg.fine_nll_weight:
+        terms["fine_nll"] = fine_nll(outputs["fine_sim"], fine_gt)
+        loss = loss + cfg.fine_nll_weight * terms["fine_nll"]
     if modality0 is not None and "modality_logits0" in outputs:
         terms["modality"] = modality_loss(outputs["modality_logits0"], modality0, outputs["modality_logits1"],
                                           modality1)

@@ -38,7 +38,10 @@ class ValidationConfig:
     split: str = "dev"
     source: str = ""  # "" = shared data
     limit: int = 20
-    size: int = 640
+    size: int = 640  # longer side of the protocol's images (errors are measured at this scale)
+    # Longer side fed to the network; 0 = ``size``. A model trained on small crops is validated at
+    # the scale it will be shipped at, or the metric ranks checkpoints by a scale it never saw.
+    network_size: int = 0
     seed: int = 0
     metric: str = "auc@10px"
 

@@ -77,6 +77,11 @@ def _single_threaded_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def _metric_settings(validation: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The validation settings a score depends on (how often it is measured is not one)."""
+    return None if validation is None else {k: v for k, v in validation.items() if k != "interval"}
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: Optional[Path] = None, quiet: bool = False):
         cfg.validate()
@@ -158,6 +163,10 @@ class Trainer:
         torch.set_rng_state(t["rng"]["torch"])
         self.step = int(t["step"])
         self.best_metric = float(t["best_metric"])
+        if _metric_settings(t.get("train_config", {}).get("validation")) != \
+                _metric_settings(config_as_dict(self.cfg)["validation"]):
+            # A best score measured under other validation settings ranks nothing here.
+            self.best_metric = -math.inf
 
     # ------------------------------------------------------------------ one step
     def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
@@ -209,7 +218,8 @@ class Trainer:
         v = self.cfg.validation
         pairs = load_split(v.split, Path(v.source) if v.source else None)
         self.model.eval()
-        matcher = Matcher(TorchBackend.from_model(self.model, str(self.ctx.device)), size=v.size)
+        matcher = Matcher(TorchBackend.from_model(self.model, str(self.ctx.device)),
+                          size=v.network_size or v.size)
 
         def match_fn(image0, image1):
             r = matcher.match(image0, image1, "visible", "infrared")
