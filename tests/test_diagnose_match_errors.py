@@ -1,7 +1,8 @@
-"""training/diagnose_match_errors.py: coarse anchors replace the fine keypoints; bad weights give one line."""
+"""training/diagnose_match_errors.py: coarse anchors replace the fine keypoints, the same-image check, bad weights."""
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from distillmatch_core.checkpoint import save_checkpoint
@@ -34,10 +35,28 @@ def test_coarse_anchor_keypoints_are_the_matched_cells_anchors():
 def test_runs_on_a_dev_pair_and_rejects_bad_weights(tmp_path, data_root, capsys):
     script = load_script()
     path = tmp_path / "tiny.pt"
-    save_checkpoint(path, DistillMatch(preset("tiny")), preset("tiny"), {"note": "test"})
+    cfg = preset("tiny")
+    cfg.coarse.threshold = cfg.fine.threshold = 0.0  # random weights: keep every mutual nearest neighbour
+    cfg.cefg.shared_transfer = True  # a symmetric network: the same image must match cell to cell
+    torch.manual_seed(0)
+    save_checkpoint(path, DistillMatch(cfg), cfg, {"note": "test"})
+    plot = tmp_path / "offsets.png"
     assert script.main(["--weights", str(path), "--size", "128", "--limit", "1", "--strengths", "0",
-                        "--threads", "1"]) == 0
+                        "--threads", "1", "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 0
     out = capsys.readouterr().out
     assert "homography strength 0" in out and "  fine   all" in out and "  coarse all" in out
+    assert "mean offset" in out and "same image: 100.0 % of coarse matches on their own cell" in out
     assert script.main(["--weights", str(tmp_path / "missing.pt")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_cell_offset_shares_bins_whole_cells_and_clips_far_ones():
+    script = load_script()
+    offsets = [np.array([[0.0, 0.0], [16.0, -16.0], [7.0, 0.0], [500.0, 0.0]]), np.array([[np.inf, 0.0]])]
+    shares = script.cell_offset_shares(offsets, cell_px=16.0)
+    r = script.PLOT_RADIUS
+    assert shares.shape == (2 * r + 1, 2 * r + 1)
+    assert shares[r, r] == 50.0  # (0, 0) and (7, 0): under half a cell
+    assert shares[r - 1, r + 1] == 25.0  # one cell right, one up (row = dy)
+    assert shares[r, 2 * r] == 25.0  # far offsets clip to the edge; the non-finite one is dropped

@@ -166,3 +166,39 @@ def test_total_loss_includes_every_term(tiny, synthetic_homography_batch):
     expected = (cfg.lambda_c * terms["coarse"] + cfg.lambda_f * terms["fine"] + cfg.lambda_sub * terms["subpixel"]
                 + cfg.lambda_ce * terms["modality"] + cfg.lambda_kd * terms["kd"])
     assert torch.allclose(terms["loss"], expected)
+
+
+def _shared_transfer_config(tiny):
+    import copy
+    cfg = copy.deepcopy(tiny)
+    cfg.cefg.shared_transfer = True
+    cfg.coarse.threshold = 0.0  # random weights: accept any mutual nearest neighbour
+    return cfg
+
+
+def test_shared_transfer_matches_identical_images_cell_to_cell(tiny):
+    # With one Transfer block the network is symmetric in its two images, so the same image on both
+    # sides cannot produce a relative shift between the feature maps: every coarse match is (i, i).
+    torch.manual_seed(1)
+    model = DistillMatch(_shared_transfer_config(tiny)).eval()
+    x = torch.rand(1, 1, H, W)
+    with torch.no_grad():
+        out = model(x, x.clone())
+    assert out["i_ids"].numel() > 0
+    assert torch.equal(out["i_ids"], out["j_ids"])
+
+
+def test_shared_transfer_loads_non_shared_weights_keeping_transfer_b(tiny):
+    torch.manual_seed(2)
+    separate = DistillMatch(tiny)
+    shared = DistillMatch(_shared_transfer_config(tiny))
+    assert shared.cefg.transfer_a is shared.cefg.transfer_b
+    n_transfer = sum(p.numel() for p in separate.cefg.transfer_b.parameters())
+    assert sum(p.numel() for p in shared.parameters()) == sum(p.numel() for p in separate.parameters()) - n_transfer
+    state = separate.state_dict()
+    a_before = {k: v.clone() for k, v in state.items() if k.startswith("cefg.transfer_a.")}
+    assert any(not torch.equal(v, state[k.replace("transfer_a", "transfer_b")]) for k, v in a_before.items())
+    shared.load_state_dict(state)
+    expected = dict(separate.cefg.transfer_b.named_parameters())
+    assert all(torch.equal(p, expected[n]) for n, p in shared.cefg.transfer_a.named_parameters())
+    assert all(torch.equal(state[k], v) for k, v in a_before.items())  # the caller's dict is untouched

@@ -5,7 +5,8 @@ A Restormer encodes the 1/2 map into shallow tokens on the 1/8 grid; a learnable
 category token joins them through two transformer layers and is split off as the
 modality head; each image's deep features receive the OTHER image's head
 (cross-injection) and pass through non-shared TransferA (image 0) / TransferB
-(image 1); the result is added to F_Res^1/8 and fused by convolutions.
+(image 1), or one shared block (``shared_transfer``); the result is added to F_Res^1/8
+and fused by convolutions.
 Outputs: enhanced F_Res^1/8 for both images and modality logits (B, n_modalities).
 """
 from __future__ import annotations
@@ -34,8 +35,13 @@ class CEFG(nn.Module):
                                       for _ in range(cfg.num_transformer_layers)])
         self.classifier = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, c // 2), nn.GELU(),
                                         nn.Linear(c // 2, len(cfg.modalities)))
-        self.transfer_a = PreNormBlock(c, cfg.num_heads, 2.0, cfg.attention)
         self.transfer_b = PreNormBlock(c, cfg.num_heads, 2.0, cfg.attention)
+        # Shared: one module under both names, so shared and non-shared checkpoints have one layout
+        # (as coarse_matching's proj0/proj1); see _keep_transfer_b for loading a non-shared one.
+        self.transfer_a = self.transfer_b if cfg.shared_transfer else PreNormBlock(c, cfg.num_heads, 2.0,
+                                                                                   cfg.attention)
+        if cfg.shared_transfer:
+            self._register_load_state_dict_pre_hook(self._keep_transfer_b)
         self.fuse = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
                                   nn.Conv2d(c, c, 1))
 
@@ -57,6 +63,14 @@ class CEFG(nn.Module):
         out0 = coarse0 + self.fuse(coarse0 + self._to_map(enhanced0, coarse0))
         out1 = coarse1 + self.fuse(coarse1 + self._to_map(enhanced1, coarse1))
         return out0, out1, logits0, logits1
+
+    @staticmethod
+    def _keep_transfer_b(state_dict, prefix, *_):
+        """Loading non-shared weights into the shared block keeps TransferB's (the infrared side's: it
+        learned the harder modality, and measured better on both images than TransferA's, model card)
+        instead of whichever of the two aliases happens to load last."""
+        for key in [k for k in state_dict if k.startswith(prefix + "transfer_b.")]:
+            state_dict[prefix + "transfer_a." + key[len(prefix + "transfer_b."):]] = state_dict[key]
 
     @staticmethod
     def _to_map(tokens: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
