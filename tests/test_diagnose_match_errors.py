@@ -1,22 +1,15 @@
 """training/diagnose_match_errors.py: coarse anchors replace the fine keypoints, the same-image check, bad weights."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from distillmatch_core.checkpoint import save_checkpoint
 from distillmatch_core.config import preset
 from distillmatch_core.model.distillmatch import DistillMatch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "training" / "diagnose_match_errors.py"
+from training_scripts import load_training_script
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("diagnose_match_errors", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_training_script("diagnose_match_errors")
 
 
 def test_coarse_anchor_keypoints_are_the_matched_cells_anchors():
