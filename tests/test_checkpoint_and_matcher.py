@@ -101,3 +101,18 @@ def test_default_model_missing_or_bad_input_gives_clear_errors(tmp_path, monkeyp
         matcher.match(np.zeros((0, 5), np.uint8), np.zeros((8, 8), np.uint8))
     with pytest.raises(TypeError):
         matcher.match([[1, 2]], np.zeros((8, 8), np.uint8))
+
+
+def test_shipped_model_matches_an_image_with_itself_cell_to_cell():
+    # The step-5300 weights displaced image 1's coarse features by about half a cell (non-shared CEFG Transfer
+    # blocks); a shipped model must map the same image on both sides onto its own cells.
+    from distillmatch_core.matcher import DEFAULT_WEIGHTS
+    from synthetic_images import textured_image
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip("the default model is not packaged in this checkout")
+    model, _, _ = load_model(DEFAULT_WEIGHTS)
+    x = torch.from_numpy(textured_image(3)).float()[None, None] / 255.0  # (1, 1, 240, 320)
+    with torch.no_grad():
+        out = model(x, x.clone())
+    assert out["i_ids"].numel() > 100
+    assert float((out["i_ids"] == out["j_ids"]).float().mean()) >= 0.99
