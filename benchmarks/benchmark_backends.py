@@ -14,8 +14,9 @@ same real RGB-thermal pair of the dev split: ``--warmup`` untimed runs, then ``-
 timed ``Matcher.match`` calls (preprocessing + network + mapping back), median reported.
 Both DistillMatch backends get the identical static canvas (WxH), so they do the same work;
 SIFT runs on the pair resized to WxH. "x SIFT" is median latency / SIFT's median at that size.
-torch runs the eager path (every match); the ONNX graph keeps at most --max-matches, so the
-"matches" column can differ when a model finds more.
+torch runs the eager path (every match, or the --torch-max-matches most confident, as the graph's
+slots); the ONNX graph keeps at most --max-matches, so the "matches" column can differ when a model
+finds more.
 
 The static ONNX graphs are exported first, in this process, into ``--work-dir``.
 Run it on an otherwise idle machine: a training job on the same cores inflates every number.
@@ -51,6 +52,7 @@ class MeasureSpec:
     threads: int
     warmup: int
     repeats: int
+    max_matches: int = 0  # torch only: keep the most confident N matches; 0 = every match
 
 
 @dataclass
@@ -110,7 +112,8 @@ def measure(spec: MeasureSpec) -> Measurement:
             import torch
 
             torch.set_num_threads(spec.threads)
-            matcher = Matcher.from_pretrained(spec.weights, backend="torch", device="cpu")
+            matcher = Matcher.from_pretrained(spec.weights, backend="torch", device="cpu",
+                                              max_matches=spec.max_matches or None)
             # The same static canvas as the ONNX graph, so both backends run the same network input.
             matcher.backend.input_size = (h, w)
         else:
@@ -131,7 +134,10 @@ def measure(spec: MeasureSpec) -> Measurement:
         if network is not None:
             networks.append(network)
     totals.sort()
-    return Measurement(method=spec.method, weights_name=Path(spec.weights).stem if spec.weights else "",
+    name = Path(spec.weights).stem if spec.weights else ""
+    if spec.method == "torch" and spec.max_matches:
+        name += f"_k{spec.max_matches}"
+    return Measurement(method=spec.method, weights_name=name,
                        size=spec.size, median_ms=1e3 * statistics.median(totals),
                        p90_ms=1e3 * totals[min(len(totals) - 1, int(0.9 * len(totals)))],
                        network_ms=1e3 * statistics.median(networks) if networks else None, load_s=load_s,
@@ -223,6 +229,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads per configuration")
     parser.add_argument("--pair", type=int, default=0, help="index of the dev-split pair to match")
     parser.add_argument("--max-matches", type=int, default=1024, help="match slots of the exported graphs")
+    parser.add_argument("--torch-max-matches", type=int, default=0,
+                        help="torch keeps at most this many matches, the most confident (0 = every match)")
     parser.add_argument("--work-dir", type=Path, default=None, help="where the ONNX exports go (default: temp)")
     parser.add_argument("--nice", type=int, default=0, help="run each measurement under nice -n N")
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
@@ -257,7 +265,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             specs = []
         if weights is not None and "torch" in backends:
             specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
-                                     args.threads, args.warmup, args.repeats))
+                                     args.threads, args.warmup, args.repeats, args.torch_max_matches))
         if weights is not None and "onnxruntime" in backends:
             onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}.onnx"
             export_onnx(weights, onnx_path, OnnxExportOptions(input_size=size, max_matches=args.max_matches))

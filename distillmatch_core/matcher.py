@@ -46,6 +46,9 @@ def resolve_weights(name_or_path: Union[str, Path]) -> Path:
 
 
 def create_backend(backend: str, weights: Path, device: str, **options):
+    if backend != "torch" and options.get("max_matches") is not None:
+        raise ValueError(f"max_matches applies to the torch backend; a {backend} model has the fixed number of match "
+                         "slots it was exported with (distillmatch export onnx --max-matches K)")
     if backend == "torch":
         from distillmatch_core.backends.torch_backend import TorchBackend
         return TorchBackend(weights, device, **options)

@@ -90,6 +90,28 @@ def test_parity_trained_model_on_real_pairs(tmp_path):
     assert_parity(weights, onnx_path, dev_pairs(PARITY_PAIRS), PARITY_SIZE, min_matches=8, common_only=False)
 
 
+def test_torch_backend_caps_matches_like_the_exported_graph(tmp_path):
+    from distillmatch_core.backends.torch_backend import TorchBackend
+    pair = dev_pairs(1)[0]
+    weights = make_calibrated_random_checkpoint(tmp_path / "lite_random.pt", pair, ENGINE_SIZE)
+    c0, c1 = canvases(pair, ENGINE_SIZE)
+    _, _, every_conf = TorchBackend(weights).run(c0, c1)
+    k = len(every_conf) // 2
+    assert k >= 5, "too few matches to exercise the cap"
+    k0, k1, conf = TorchBackend(weights, max_matches=k).run(c0, c1)
+    s0, s1, _ = torch_static_matches(weights, c0, c1, k)  # the ONNX graph's computation with K = k slots
+    assert 0 < len(k0) == len(s0) <= k
+    assert compare_match_sets(k0, k1, s0, s1, tolerance=1e-4).identical_fraction == 1.0
+    assert conf.min() >= np.sort(every_conf)[::-1][k - 1] - 1e-6  # the most confident ones are kept
+    with pytest.raises(ValueError, match="max_matches"):
+        TorchBackend(weights, max_matches=0)
+
+
+def test_max_matches_on_an_exported_graph_is_refused_clearly(tiny_onnx):
+    with pytest.raises(ValueError, match="export onnx --max-matches"):
+        Matcher.from_pretrained(tiny_onnx, max_matches=16)
+
+
 # ---------------------------------------------------------------------------------------------- Matcher API
 
 

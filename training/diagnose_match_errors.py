@@ -42,9 +42,9 @@ class CoarseAnchorKeypoints(torch.nn.Module):
         self.model = model
         self.cfg = model.cfg
 
-    def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, image0: torch.Tensor, image1: torch.Tensor, **options) -> Dict[str, torch.Tensor]:
         from distillmatch_core.model.fine_matching import cell_anchor
-        out = self.model(image0, image1)
+        out = self.model(image0, image1, **options)
         grid_w = int(out["grid"][1])
         out["keypoints0"] = cell_anchor(out["i_ids"], grid_w)
         out["keypoints1"] = cell_anchor(out["j_ids"], grid_w)

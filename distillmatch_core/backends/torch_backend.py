@@ -15,8 +15,13 @@ class TorchBackend:
     input_size: Optional[Tuple[int, int]] = None  # dynamic shapes
 
     def __init__(self, weights: Path, device: str = "cpu", fp16: Optional[bool] = None,
-                 coarse_threshold: Optional[float] = None, fine_threshold: Optional[float] = None):
-        """``coarse_threshold`` / ``fine_threshold`` override the checkpoint's theta_c / theta_f."""
+                 coarse_threshold: Optional[float] = None, fine_threshold: Optional[float] = None,
+                 max_matches: Optional[int] = None):
+        """``coarse_threshold`` / ``fine_threshold`` override the checkpoint's theta_c / theta_f.
+        ``max_matches``: at most that many matches per pair, the most confident coarse ones (as an exported
+        graph's K slots): a latency bound for large inputs. None keeps every match."""
+        if max_matches is not None and int(max_matches) < 1:
+            raise ValueError(f"max_matches must be at least 1 (or None for every match), got {max_matches}")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} requested but CUDA is not available to torch")
         self.device = torch.device(device)
@@ -26,6 +31,7 @@ class TorchBackend:
         if fine_threshold is not None:
             self.config.fine.threshold = float(fine_threshold)
         self.fp16 = self.device.type == "cuda" if fp16 is None else fp16
+        self.max_matches = None if max_matches is None else int(max_matches)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, device: str = "cpu") -> "TorchBackend":
@@ -34,6 +40,7 @@ class TorchBackend:
         obj.device = torch.device(device)
         obj.model, obj.config, obj.payload = model, model.cfg, {}
         obj.fp16 = False
+        obj.max_matches = None
         return obj
 
     @torch.inference_mode()
@@ -42,7 +49,7 @@ class TorchBackend:
         t0 = torch.from_numpy(image0).to(self.device)
         t1 = torch.from_numpy(image1).to(self.device)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.fp16):
-            out = self.model(t0, t1)
+            out = self.model(t0, t1, max_matches=self.max_matches)
         valid = out["match_valid"]
         return (out["keypoints0"][valid].float().cpu().numpy(), out["keypoints1"][valid].float().cpu().numpy(),
                 out["coarse_confidence"][valid].float().cpu().numpy())

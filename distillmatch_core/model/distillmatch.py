@@ -72,10 +72,12 @@ class DistillMatch(nn.Module):
 
     # ------------------------------------------------------------------ training / eager inference
     def forward(self, image0: torch.Tensor, image1: torch.Tensor,
-                coarse_pairs: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
-                ) -> Dict[str, torch.Tensor]:
+                coarse_pairs: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None,
+                max_matches: Optional[int] = None) -> Dict[str, torch.Tensor]:
         """Eager forward. ``coarse_pairs`` (b_ids, i_ids, j_ids) overrides the predicted coarse matches
         for the fine stage (training feeds ground-truth coarse matches there, as LoFTR).
+        ``max_matches``: keep at most that many coarse matches per image pair, the most confident (the
+        exported graph's K slots), so the fine stage's cost is bounded; None keeps every match.
 
         Adds: b_ids, i_ids, j_ids, coarse_confidence (M,), fine outputs (M, ...), keypoints0/1 (M, 2)
         in network-input pixels and match_valid (M,) = fine probability above theta_f.
@@ -86,8 +88,8 @@ class DistillMatch(nn.Module):
         gh, gw = int(feats["grid"][0]), int(feats["grid"][1])
         if coarse_pairs is None:
             conf = self.coarse_confidence(feats)
-            predicted = select_coarse_matches(conf, (gh, gw), (gh, gw),
-                                              self.cfg.coarse.threshold, self.cfg.coarse.border_rm)
+            predicted = select_coarse_matches(conf, (gh, gw), (gh, gw), self.cfg.coarse.threshold,
+                                              self.cfg.coarse.border_rm, max_matches)
             b_ids, i_ids, j_ids, conf = predicted.flatten_valid()
         else:
             b_ids, i_ids, j_ids = coarse_pairs
