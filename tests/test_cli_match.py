@@ -46,6 +46,19 @@ def test_match_writes_visualisation_and_json(tmp_path, weights, real_pair, capsy
     assert viz is not None and viz.shape[1] >= 1280  # side by side at original resolution
 
 
+def test_match_max_matches_caps_the_matches(tmp_path, weights, real_pair, capsys):
+    out_json = tmp_path / "m.json"
+    args = ["match", str(real_pair[0]), str(real_pair[1]), "--weights", str(weights), "--size", "160"]
+    assert main(args + ["--json", str(out_json)]) == 0
+    every = json.loads(out_json.read_text())["num_matches"]
+    assert every > 10
+    assert main(args + ["--max-matches", "10", "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["num_matches"] <= 10
+    capsys.readouterr()
+    assert main(args + ["--max-matches", "0"]) == 2
+    assert "--max-matches 0 is invalid" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case,message", [
     ("missing", "no such file"),
     ("garbage", "cannot decode"),

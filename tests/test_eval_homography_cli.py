@@ -139,6 +139,7 @@ def plugin(name: str) -> str:
     (["--method", "sift", "--method", "sift"], "only once"),
     (["--method", "sift", "--weights", "x.pt"], "--weights is only used by --method distillmatch"),
     (["--method", "distillmatch", "--weights", "/no/such/weights.pt"], "cannot load DistillMatch weights"),
+    (["--method", "distillmatch", "--max-matches", "0"], "--max-matches 0 is invalid"),
 ])
 def test_cli_errors_are_one_line_without_traceback(aligned_folder, tmp_path, capsys, extra, message):
     code, _, err = run_cli(["eval", "homography", "--data", str(aligned_folder), "--split", "all",

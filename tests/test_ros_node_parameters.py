@@ -61,6 +61,16 @@ def test_all_problems_reported_at_once_and_cross_parameter_rule():
     assert "backend" in joined and "low_percentile (99.5) must be below" in joined
 
 
+def test_max_matches_reaches_the_model_config_and_is_torch_only():
+    config = config_from_values({**default_values(), "max_matches": 512})
+    assert config.model.max_matches == 512
+    assert config_from_values(default_values()).model.max_matches == 0  # every match
+    for backend in ("onnxruntime", "tensorrt"):
+        with pytest.raises(ParameterValidationError, match="max_matches: applies to the torch backend only"):
+            config_from_values({**default_values(), "max_matches": 512, "backend": backend})
+    assert find_problems({**default_values(), "max_matches": -1}) == ["max_matches: -1 is below the minimum 0"]
+
+
 def test_valid_devices():
     for device in ("cpu", "cuda", "cuda:1"):
         assert SPECS_BY_NAME["device"].check(device) is None

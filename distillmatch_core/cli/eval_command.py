@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from distillmatch_core.cli.errors import CliError
+from distillmatch_core.cli.matcher_options import add_max_matches_argument, max_matches_option
 from distillmatch_core.matcher import BACKENDS
 
 PROTOCOLS = ("homography", "pose", "zero-shot")
@@ -68,6 +69,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="DistillMatch backend (default: onnxruntime for .onnx, tensorrt for engines, torch otherwise)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--size", type=int, default=640, help="longer image side in pixels; 0 keeps the original")
+    add_max_matches_argument(parser)
     parser.add_argument("--matcher-size", type=int, default=None,
                         help="longer side DistillMatch resizes its inputs to internally (default: the model's "
                              "inference size); keypoints are still reported at the protocol's resolution")
@@ -156,7 +158,8 @@ def _resolve_methods(args: argparse.Namespace, modality0: str, modality1: str) -
     from distillmatch_core.evaluation.methods import MethodOptions, resolve_method
 
     options = MethodOptions(weights=args.weights or "default", backend=args.backend, device=args.device,
-                            size=args.matcher_size, modality0=modality0, modality1=modality1)
+                            size=args.matcher_size, modality0=modality0, modality1=modality1,
+                            **max_matches_option(args.max_matches))
     methods = [resolve_method(spec, options) for spec in args.methods]
     return [(m.name, m.match) for m in methods]
 
@@ -251,6 +254,8 @@ def describe_command(args: argparse.Namespace) -> str:
         if args.backend is not None:
             parts += ["--backend", args.backend]
         parts += ["--device", args.device]
+        if args.max_matches is not None:
+            parts += ["--max-matches", str(args.max_matches)]
     if args.protocol == "pose":
         parts += ["--data", str(args.data)]
         if args.image_root is not None:

@@ -17,6 +17,21 @@ def add_matcher_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--size", type=int, default=None,
                         help="longer image side fed to the network (default: the model's inference size; 0 = as is)")
+    add_max_matches_argument(parser)
+
+
+def add_max_matches_argument(parser) -> None:
+    parser.add_argument("--max-matches", type=int, default=None, metavar="N",
+                        help="torch backend: keep at most N matches, the most confident (default: every match)")
+
+
+def max_matches_option(value) -> dict:
+    """``--max-matches`` -> the Matcher keyword it maps to ({} when not given)."""
+    if value is None:
+        return {}
+    if value < 1:
+        raise CliError(f"--max-matches {value} is invalid (at least 1; leave it out for every match)")
+    return {"max_matches": value}
 
 
 def load_matcher_from_args(args: argparse.Namespace):
@@ -26,6 +41,7 @@ def load_matcher_from_args(args: argparse.Namespace):
     if args.size is not None and (args.size < 0 or 0 < args.size < 64):
         raise CliError(f"--size {args.size} is invalid (0 = original resolution, otherwise at least 64)")
     try:
-        return Matcher.from_pretrained(args.weights, device=args.device, backend=args.backend, size=args.size)
+        return Matcher.from_pretrained(args.weights, device=args.device, backend=args.backend, size=args.size,
+                                       **max_matches_option(args.max_matches))
     except (FileNotFoundError, CheckpointError, ImportError, RuntimeError, ValueError) as exc:
         raise CliError(str(exc)) from None

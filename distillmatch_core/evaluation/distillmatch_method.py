@@ -14,14 +14,16 @@ from distillmatch_core.evaluation.methods import MatchFunction, MethodError, Met
 
 
 @functools.lru_cache(maxsize=2)
-def load_matcher(weights: str, backend: Optional[str], device: str, size: Optional[int]) -> Any:
+def load_matcher(weights: str, backend: Optional[str], device: str, size: Optional[int],
+                 max_matches: Optional[int] = None) -> Any:
     """``Matcher.from_pretrained`` with load failures turned into ``MethodError``."""
     try:
         from distillmatch_core import Matcher
     except ImportError as exc:
         raise MethodError(f"the DistillMatch matcher is not available in this installation: {exc}") from None
     try:
-        return Matcher.from_pretrained(weights, backend=backend, device=device, size=size)
+        options = {} if max_matches is None else {"max_matches": max_matches}
+        return Matcher.from_pretrained(weights, backend=backend, device=device, size=size, **options)
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         raise MethodError(f"cannot load DistillMatch weights {weights!r} with backend {backend or 'auto'} "
                           f"on {device!r}: {exc}") from None
@@ -29,7 +31,7 @@ def load_matcher(weights: str, backend: Optional[str], device: str, size: Option
 
 def distillmatch_match_function(options: MethodOptions) -> MatchFunction:
     """A match function running the checkpoint with the modalities of the benchmark's images."""
-    matcher = load_matcher(options.weights, options.backend, options.device, options.size)
+    matcher = load_matcher(options.weights, options.backend, options.device, options.size, options.max_matches)
 
     def match(image0: np.ndarray, image1: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         result = matcher.match(image0, image1, modality0=options.modality0, modality1=options.modality1)

@@ -34,6 +34,7 @@ class MethodOptions:
     backend: Optional[str] = None  # None: the Matcher's rule (matcher.default_backend)
     device: str = "cpu"
     size: Optional[int] = None  # the Matcher's longer side; None: the model's inference size, 0: as given
+    max_matches: Optional[int] = None  # torch backend: the N most confident matches; None: every match
     modality0: str = "visible"
     modality1: str = "infrared"
 

@@ -76,6 +76,9 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
                   additional_constraints="cpu | cuda | cuda:N"),
     ParameterSpec("input_size", 0, "Longer image side (pixels) the matcher resizes inputs to; smaller is faster. "
                   "0 = the model's own inference size.", minimum=0, maximum=4096),
+    ParameterSpec("max_matches", 0, "torch backend: keep at most this many matches per frame, the most confident; "
+                  "bounds the latency at large input sizes. 0 = every match. Exported models (onnxruntime, "
+                  "tensorrt) have their own fixed count.", minimum=0, maximum=100000),
     # --- synchronisation and QoS (fixed once subscribed)
     ParameterSpec("queue_size", 10, "ApproximateTimeSynchronizer queue size per input (messages).",
                   minimum=1, maximum=1000),
@@ -121,6 +124,7 @@ class ModelLoadConfig:
     backend: str = "auto"
     device: str = "cpu"
     input_size: int = 0
+    max_matches: int = 0  # 0 = every match (torch backend only)
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,9 @@ def find_problems(values: Mapping[str, Any]) -> List[str]:
     high = values.get("thermal_normalization.high_percentile")
     if isinstance(low, float) and isinstance(high, float) and not low < high:
         problems.append(f"thermal_normalization: low_percentile ({low}) must be below high_percentile ({high})")
+    if values.get("max_matches") and values.get("backend") in ("onnxruntime", "tensorrt"):
+        problems.append(f"max_matches: applies to the torch backend only; a {values['backend']} model keeps the "
+                        "number of matches it was exported with (distillmatch export onnx --max-matches K)")
     return problems
 
 
@@ -162,7 +169,7 @@ def config_from_values(values: Mapping[str, Any]) -> MatcherNodeConfig:
     v = values
     return MatcherNodeConfig(
         model=ModelLoadConfig(weights=v["weights"], backend=v["backend"], device=v["device"],
-                              input_size=v["input_size"]),
+                              input_size=v["input_size"], max_matches=v["max_matches"]),
         pairing=PairingPolicy(slop_s=v["slop"], queue_size=v["queue_size"]),
         input_qos=v["input_qos"],
         use_camera_info=v["use_camera_info"],
