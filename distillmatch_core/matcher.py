@@ -45,13 +45,22 @@ def resolve_weights(name_or_path: Union[str, Path]) -> Path:
     return path
 
 
-def create_backend(backend: str, weights: Path, device: str, **options):
-    if backend != "torch" and options.get("max_matches") is not None:
-        raise ValueError(f"max_matches applies to the torch backend; a {backend} model has the fixed number of match "
-                         "slots it was exported with (distillmatch export onnx --max-matches K)")
+def max_matches_problem(backend: str, max_matches: Optional[int]) -> Optional[str]:
+    """Why ``max_matches`` cannot go with ``backend``, or None. An exported graph's slot count is fixed."""
+    if max_matches and backend in ("onnxruntime", "tensorrt"):
+        return (f"applies to the torch backend only; a {backend} model keeps the number of matches it was "
+                "exported with (distillmatch export onnx --max-matches K)")
+    return None
+
+
+def create_backend(backend: str, weights: Path, device: str, max_matches: Optional[int] = None, **options):
+    """``max_matches``: torch only (None = every match); other ``options`` go to the backend as they are."""
+    problem = max_matches_problem(backend, max_matches)
+    if problem:
+        raise ValueError(f"max_matches {problem}")
     if backend == "torch":
         from distillmatch_core.backends.torch_backend import TorchBackend
-        return TorchBackend(weights, device, **options)
+        return TorchBackend(weights, device, max_matches=max_matches, **options)
     if backend == "onnxruntime":
         from distillmatch_core.backends.onnxruntime_backend import OnnxRuntimeBackend
         return OnnxRuntimeBackend(weights, device, **options)

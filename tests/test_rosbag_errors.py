@@ -237,7 +237,7 @@ def test_bad_parameter_file_and_values(bag, tmp_path, capsys, fake_cli_matcher):
 def test_missing_model_weights_are_a_clear_error(bag, tmp_path, capsys, monkeypatch):
     class MissingWeightsMatcher:
         @classmethod
-        def from_pretrained(cls, name_or_path, device="cpu", backend="torch", size=640):
+        def from_pretrained(cls, name_or_path, device="cpu", backend="torch", size=640, max_matches=None):
             raise FileNotFoundError(f"no weights at {name_or_path}")
 
     monkeypatch.setattr(distillmatch_core, "Matcher", MissingWeightsMatcher, raising=False)

@@ -97,8 +97,8 @@ def _matcher_factory(weights: str, backend: str, device: str, size: int, max_mat
         except ImportError as exc:
             raise CliError(f"the matcher is not available in this installation: {exc}") from None
         try:
-            options = {"max_matches": max_matches} if max_matches else {}  # 0: every match, as the node
-            return Matcher.from_pretrained(weights, device=device, backend=backend, size=size or None, **options)
+            return Matcher.from_pretrained(weights, device=device, backend=backend, size=size or None,
+                                           max_matches=max_matches or None)  # 0: every match, as the node
         except FileNotFoundError as exc:
             raise CliError(f"model weights not found ({weights!r}): {exc}") from None
         except (ValueError, RuntimeError, ImportError, OSError) as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from distillmatch_core.cli.errors import CliError
-from distillmatch_core.cli.matcher_options import add_max_matches_argument, max_matches_option
+from distillmatch_core.cli.matcher_options import add_max_matches_argument, checked_max_matches
 from distillmatch_core.matcher import BACKENDS
 
 PROTOCOLS = ("homography", "pose", "zero-shot")
@@ -159,7 +159,7 @@ def _resolve_methods(args: argparse.Namespace, modality0: str, modality1: str) -
 
     options = MethodOptions(weights=args.weights or "default", backend=args.backend, device=args.device,
                             size=args.matcher_size, modality0=modality0, modality1=modality1,
-                            **max_matches_option(args.max_matches))
+                            max_matches=checked_max_matches(args.max_matches))
     methods = [resolve_method(spec, options) for spec in args.methods]
     return [(m.name, m.match) for m in methods]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 from distillmatch_core.matcher import BACKENDS
 
@@ -25,13 +26,11 @@ def add_max_matches_argument(parser) -> None:
                         help="torch backend: keep at most N matches, the most confident (default: every match)")
 
 
-def max_matches_option(value) -> dict:
-    """``--max-matches`` -> the Matcher keyword it maps to ({} when not given)."""
-    if value is None:
-        return {}
-    if value < 1:
+def checked_max_matches(value: Optional[int]) -> Optional[int]:
+    """``--max-matches`` as given (None: every match), refused with a CLI message below 1."""
+    if value is not None and value < 1:
         raise CliError(f"--max-matches {value} is invalid (at least 1; leave it out for every match)")
-    return {"max_matches": value}
+    return value
 
 
 def load_matcher_from_args(args: argparse.Namespace):
@@ -42,6 +41,6 @@ def load_matcher_from_args(args: argparse.Namespace):
         raise CliError(f"--size {args.size} is invalid (0 = original resolution, otherwise at least 64)")
     try:
         return Matcher.from_pretrained(args.weights, device=args.device, backend=args.backend, size=args.size,
-                                       **max_matches_option(args.max_matches))
+                                       max_matches=checked_max_matches(args.max_matches))
     except (FileNotFoundError, CheckpointError, ImportError, RuntimeError, ValueError) as exc:
         raise CliError(str(exc)) from None

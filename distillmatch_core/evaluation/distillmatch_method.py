@@ -22,8 +22,7 @@ def load_matcher(weights: str, backend: Optional[str], device: str, size: Option
     except ImportError as exc:
         raise MethodError(f"the DistillMatch matcher is not available in this installation: {exc}") from None
     try:
-        options = {} if max_matches is None else {"max_matches": max_matches}
-        return Matcher.from_pretrained(weights, backend=backend, device=device, size=size, **options)
+        return Matcher.from_pretrained(weights, backend=backend, device=device, size=size, max_matches=max_matches)
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         raise MethodError(f"cannot load DistillMatch weights {weights!r} with backend {backend or 'auto'} "
                           f"on {device!r}: {exc}") from None

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from distillmatch_core.matcher import BACKENDS as MATCHER_BACKENDS
+from distillmatch_core.matcher import BACKENDS as MATCHER_BACKENDS, max_matches_problem
 from distillmatch_core.ros_interface.approximate_time_pairing import PairingPolicy
 from distillmatch_core.ros_interface.homography_filter import HomographyFilterConfig
 from distillmatch_core.ros_interface.processing_pipeline import ProcessingConfig
@@ -155,9 +155,9 @@ def find_problems(values: Mapping[str, Any]) -> List[str]:
     high = values.get("thermal_normalization.high_percentile")
     if isinstance(low, float) and isinstance(high, float) and not low < high:
         problems.append(f"thermal_normalization: low_percentile ({low}) must be below high_percentile ({high})")
-    if values.get("max_matches") and values.get("backend") in ("onnxruntime", "tensorrt"):
-        problems.append(f"max_matches: applies to the torch backend only; a {values['backend']} model keeps the "
-                        "number of matches it was exported with (distillmatch export onnx --max-matches K)")
+    problem = max_matches_problem(values.get("backend"), values.get("max_matches"))
+    if problem:  # "auto" resolves at load time, where create_backend checks again
+        problems.append(f"max_matches: {problem}")
     return problems
 
 
