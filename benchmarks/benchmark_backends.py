@@ -14,6 +14,9 @@ same real RGB-thermal pair of the dev split: ``--warmup`` untimed runs, then ``-
 timed ``Matcher.match`` calls (preprocessing + network + mapping back), median reported.
 Both DistillMatch backends get the identical static canvas (WxH), so they do the same work;
 SIFT runs on the pair resized to WxH. "x SIFT" is median latency / SIFT's median at that size.
+``--sift-size 640x480`` instead times SIFT once, on the pair at that (camera) size, and every row's
+ratio is to it: what matching 640x480 frames costs when the network runs at a smaller canvas (the
+shipped model's calibrated 320x240; the Matcher resizes the frames and maps keypoints back).
 torch runs the eager path (every match, or the --torch-max-matches most confident, as the graph's
 slots); the ONNX graph keeps at most --max-matches, so the "matches" column can differ when a model
 finds more.
@@ -206,13 +209,17 @@ def machine_summary(threads: int) -> str:
             f"Python {platform.python_version()}, {', '.join(versions)}")
 
 
-def format_table(results: List[Measurement]) -> str:
+def format_table(results: List[Measurement], sift_size: Optional[Tuple[int, int]] = None) -> str:
+    """``sift_size`` (H, W): every ratio is to SIFT at that size; None: to SIFT at the row's own size."""
     sift = {r.size: r.median_ms for r in results if r.method == "sift"}
-    lines = ["| method | input (WxH) | median ms | p90 ms | network ms | x SIFT | peak RSS MB | load s | matches |",
+    ratio_header = "x SIFT" if sift_size is None else f"x SIFT {sift_size[1]}x{sift_size[0]}"
+    lines = [f"| method | input (WxH) | median ms | p90 ms | network ms | {ratio_header} | peak RSS MB | load s | "
+             "matches |",
              "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for r in results:
         name = "SIFT + ratio test" if r.method == "sift" else f"distillmatch {r.weights_name} ({r.method})"
-        ratio = r.median_ms / sift[r.size] if r.size in sift and sift[r.size] > 0 else float("nan")
+        reference = sift.get(sift_size or r.size, 0.0)
+        ratio = r.median_ms / reference if reference > 0 else float("nan")
         network = f"{r.network_ms:.1f}" if r.network_ms is not None else "-"
         lines.append(f"| {name} | {r.size[1]}x{r.size[0]} | {r.median_ms:.1f} | {r.p90_ms:.1f} | {network} | "
                      f"{ratio:.2f} | {r.peak_rss_mb:.0f} | {r.load_s:.2f} | {r.matches} |")
@@ -231,6 +238,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-matches", type=int, default=1024, help="match slots of the exported graphs")
     parser.add_argument("--torch-max-matches", type=int, default=0,
                         help="torch keeps at most this many matches, the most confident (0 = every match)")
+    parser.add_argument("--sift-size", default=None, metavar="WxH",
+                        help="time SIFT once, at this (camera) size, and give every ratio to it "
+                             "(default: SIFT at each network size)")
     parser.add_argument("--work-dir", type=Path, default=None, help="where the ONNX exports go (default: temp)")
     parser.add_argument("--nice", type=int, default=0, help="run each measurement under nice -n N")
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
@@ -250,13 +260,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"note: --repeats {args.repeats} is a smoke run; use >= 5 for figures", file=sys.stderr)
     pair = load_split("dev")[args.pair]
     sizes = parse_sizes(args.sizes)
+    sift_size = parse_sizes(args.sift_size)[0] if args.sift_size else None
+    sift_sizes = [sift_size] if sift_size else sizes
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="distillmatch_bench_"))
     weights_list = [resolve_benchmark_weights(w.strip(), work_dir) for w in args.weights.split(",") if w.strip()]
     print(f"pair {pair.key}; weights {', '.join(map(str, weights_list))}; {machine_summary(args.threads)}")
 
     results: List[Measurement] = []
-    for size, weights in [(s, None) for s in sizes] + [(s, w) for s in sizes for w in weights_list]:
+    for size, weights in [(s, None) for s in sift_sizes] + [(s, w) for s in sizes for w in weights_list]:
         h, w = size
         if weights is None:  # SIFT once per size, first
             specs = [MeasureSpec("sift", "", size, str(pair.visible_path), str(pair.infrared_path), args.threads,
@@ -278,7 +290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             results.append(result)
 
     print()
-    print(format_table(results))
+    print(format_table(results, sift_size))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine_summary(args.threads), "pair": pair.key,
                                          "weights": [str(w) for w in weights_list],

@@ -107,6 +107,10 @@ class FineMatchingConfig:
     window_size: int = 5  # 5x5 at 1/2; 3x3 at 1/4; 1x1 at 1/8
     threshold: float = 0.1  # theta_f
     subpixel_hidden: int = 64
+    # "double_softmax" (the paper): the best (a, b) pair of the two 5x5 windows, then SRM offsets.
+    # "expectation" (LoFTR's, not the paper's): image 0 keeps the cell anchor, image 1 gets the
+    # expectation of the anchor's heatmap over window 1; no SRM (see fine_matching.py).
+    head: str = "double_softmax"
 
 
 @dataclass

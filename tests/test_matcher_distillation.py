@@ -16,8 +16,8 @@ from distillmatch_core.distillation.matcher_distillation_config import (MatcherD
                                                                         load_matcher_distillation_config)
 from distillmatch_core.distillation.matcher_distillation_trainer import MatcherDistillationTrainer
 from distillmatch_core.distillation.privileged_input import pair_normalized_depth
-from distillmatch_core.losses.attentive_loss import (CELL_QUANTISATION_VARIANCE, attentive_loss,
-                                                     fine_attentive_loss, heatmap_moments)
+from distillmatch_core.losses.attentive_loss import CELL_QUANTISATION_VARIANCE, attentive_loss, fine_attentive_loss
+from distillmatch_core.model.fine_matching import heatmap_moments
 from distillmatch_core.losses.mutual_query_divergence import mutual_query_divergence, query_divergences
 from distillmatch_core.model.distillmatch import DistillMatch
 

@@ -131,3 +131,18 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path, data_root):
         if s0[k].is_floating_point() and not torch.equal(s0[k], initial[k]):
             moved = True
     assert moved
+
+
+@pytest.mark.parametrize("name", ["lite_rgbt", "lite_rgbt_nll", "lite_rgbt_shared", "lite_rgbt_fine_expectation",
+                                  "paper_megadepth"])
+def test_shipped_training_configs_load_and_point_at_committed_files(name):
+    from pathlib import Path
+
+    from distillmatch_core.training.train_config import load_train_config
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_train_config(repo / "training" / "configs" / f"{name}.yaml")
+    cfg.validate()
+    model = DistillMatch(cfg.model_config())
+    assert sum(p.numel() for p in model.parameters()) > 0
+    if cfg.init_weights:  # a recipe that starts from a committed state must find it in a clean checkout
+        assert (repo / cfg.init_weights).is_file(), cfg.init_weights

@@ -24,24 +24,12 @@ its cell, and an unfloored weight 1/(2 sigma_t^2) would explode on one-hot teach
 """
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 
-from distillmatch_core.model.fine_matching import window_offsets
+from distillmatch_core.model.fine_matching import heatmap_moments
 
 # Variance of a uniform distribution over one window cell, both axes: 2 * 1/12 (cells^2).
 CELL_QUANTISATION_VARIANCE = 2.0 / 12.0
-
-
-def heatmap_moments(heatmap: torch.Tensor, window: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """heatmap (..., window*window) probabilities -> expectation (..., 2) and total variance (...)
-    (var_x + var_y), in window cells from the window centre."""
-    coords = window_offsets(window, 1.0, heatmap.device)  # (n, 2) cells, row-major like fine_sim
-    mean = heatmap @ coords
-    second = heatmap @ (coords ** 2).sum(dim=1)
-    variance = (second - (mean ** 2).sum(dim=-1)).clamp(min=0.0)
-    return mean, variance
 
 
 def attentive_loss(student_mean: torch.Tensor, teacher_mean: torch.Tensor, teacher_variance: torch.Tensor,

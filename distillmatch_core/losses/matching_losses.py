@@ -98,6 +98,19 @@ def fine_loss(fine_prob: torch.Tensor, fine_gt: torch.Tensor, **focal_kwargs) ->
     return focal_loss(fine_prob[has_gt], fine_gt[has_gt], **focal_kwargs)
 
 
+def fine_expectation_loss(expectation: torch.Tensor, variance: torch.Tensor, target: torch.Tensor,
+                          valid: torch.Tensor) -> torch.Tensor:
+    """LoFTR's fine loss, for the expectation head (not the paper's Eq. 7): squared distance of the
+    heatmap expectation (M, 2) to the true position (M, 2), window cells, weighted by the inverse
+    standard deviation of the heatmap (M,) normalised to mean 1 and without gradient, so confident
+    heatmaps count more and the model cannot lower the loss by widening them. Mean over ``valid``."""
+    if not valid.any():
+        return expectation.sum() * 0.0
+    weight = 1.0 / variance[valid].detach().clamp(min=1e-6).sqrt()
+    weight = weight / weight.mean()
+    return (weight * ((expectation[valid] - target[valid]) ** 2).sum(dim=-1)).mean()
+
+
 def subpixel_loss(geometry: PairGeometry, b_ids: torch.Tensor, kpts0: torch.Tensor, kpts1: torch.Tensor,
                   mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """Eq. 8: mean geometric error of refined matches selected by ``mask`` (M,), times ``scale``."""

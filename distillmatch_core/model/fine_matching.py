@@ -7,12 +7,18 @@ self- and cross-attention, the two 5x5 sets give a 25x25 similarity S^f, and a
 double softmax gives P^f. The best (a, b) pair (TopK k=1, not ArgMax) above
 theta_f is the fine match; SRM adds sub-pixel offsets.
 
+``FineMatchingConfig.head = "expectation"`` (not the paper's head) is LoFTR's instead: the centre
+element of window 0 (the cell anchor itself) is correlated with the 25 elements of window 1 and the
+keypoint in image 1 is the heatmap's expectation. A 25-way soft-argmax degrades gracefully when the
+heatmap is broad (it stays near the anchor), where a 625-way hard pick of (a, b) is either right or
+up to a window away; a small CPU-trained model never learned the paper's head (model card).
+
 Coordinate convention (exact for the strided convs used): coarse cell x <-> pixel 8x;
 1/2-map index u <-> pixel 2u; 1/4-map index v <-> pixel 4v.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +37,16 @@ def window_offsets(window: int, step: float, device) -> torch.Tensor:
     r = torch.arange(window, device=device, dtype=torch.float32) - (window - 1) / 2
     yy, xx = torch.meshgrid(r, r, indexing="ij")
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1) * step
+
+
+def heatmap_moments(heatmap: torch.Tensor, window: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """heatmap (..., window*window) probabilities -> expectation (..., 2) and total variance (...)
+    (var_x + var_y), in window cells from the window centre."""
+    coords = window_offsets(window, 1.0, heatmap.device)  # (n, 2) cells, row-major like fine_sim
+    mean = heatmap @ coords
+    second = heatmap @ (coords ** 2).sum(dim=1)
+    variance = (second - (mean ** 2).sum(dim=-1)).clamp(min=0.0)
+    return mean, variance
 
 
 def cell_anchor(ids: torch.Tensor, grid_w: int, stride: int = 8) -> torch.Tensor:
@@ -66,7 +82,10 @@ class FineMatching(nn.Module):
                                            for _ in range(cfg.num_layers)])
         self.out_proj = nn.Linear(d, d)
         self.temperature = 0.1
-        self.subpixel = SubpixelRefinement(d, cfg.subpixel_hidden)
+        if cfg.head not in ("double_softmax", "expectation"):
+            raise ValueError(f"fine.head must be 'double_softmax' or 'expectation', not {cfg.head!r}")
+        # The expectation head is already sub-pixel; it has no SRM.
+        self.subpixel = SubpixelRefinement(d, cfg.subpixel_hidden) if cfg.head == "double_softmax" else None
 
     def _tokens(self, half, quarter, coarse_tokens, b_ids, ids):
         c = self.coarse_proj(coarse_tokens.reshape(-1, coarse_tokens.shape[-1])[b_ids * coarse_tokens.shape[1] + ids])
@@ -77,8 +96,10 @@ class FineMatching(nn.Module):
     def forward(self, half0: torch.Tensor, half1: torch.Tensor, quarter0: torch.Tensor, quarter1: torch.Tensor,
                 coarse_tokens0: torch.Tensor, coarse_tokens1: torch.Tensor, b_ids: torch.Tensor,
                 i_ids: torch.Tensor, j_ids: torch.Tensor, grid_w0: int, grid_w1: int) -> Dict[str, torch.Tensor]:
-        """Returns fine_prob (M, W2, W2), fine_index0/1 (M,), fine_score (M,), fine_valid (M,),
-        offsets (M, 4) and keypoints0/1 (M, 2) in network-input pixels."""
+        """Returns fine_index0/1 (M,), fine_score (M,), fine_valid (M,) and keypoints0/1 (M, 2) in
+        network-input pixels; the paper's head also fine_prob (M, W2, W2), fine_sim (M, W2, W2) and
+        subpixel_offsets (M, 4); the expectation head fine_expectation (M, 2) and fine_variance (M,) in
+        window cells, and fine_sim only in training mode (3DG-STFM's attentive loss reads it)."""
         t0 = self._tokens(self.half_proj(half0), self.quarter_proj(quarter0), coarse_tokens0, b_ids, i_ids)
         t1 = self._tokens(self.half_proj(half1), self.quarter_proj(quarter1), coarse_tokens1, b_ids, j_ids)
         for self_layer, cross_layer in zip(self.self_layers, self.cross_layers):
@@ -88,6 +109,8 @@ class FineMatching(nn.Module):
         w0 = self.out_proj(t0[:, -n:])
         w1 = self.out_proj(t1[:, -n:])
         d = w0.shape[-1]
+        if self.subpixel is None:
+            return self._expectation(w0, w1, i_ids, j_ids, grid_w0, grid_w1)
         sim = torch.einsum("mad,mbd->mab", w0, w1) / d / self.temperature
         prob = torch.softmax(sim, dim=2) * torch.softmax(sim, dim=1)  # double softmax, (M, n, n)
         score, flat = prob.reshape(prob.shape[0], n * n).topk(1, dim=1)
@@ -103,3 +126,23 @@ class FineMatching(nn.Module):
         return {"fine_prob": prob, "fine_sim": sim, "fine_index0": a, "fine_index1": bb, "fine_score": score,
                 "fine_valid": score > self.cfg.threshold, "subpixel_offsets": offsets,
                 "keypoints0": kpts0, "keypoints1": kpts1}
+
+    def _expectation(self, w0: torch.Tensor, w1: torch.Tensor, i_ids: torch.Tensor, j_ids: torch.Tensor,
+                     grid_w0: int, grid_w1: int) -> Dict[str, torch.Tensor]:
+        """w0, w1 (M, W2, d) window features -> image 1's keypoint as the expectation of the heatmap of
+        window 0's centre element (the anchor) over window 1."""
+        n, d = w0.shape[1], w0.shape[2]
+        centre = n // 2
+        heat_logits = torch.einsum("md,mbd->mb", w0[:, centre], w1) / d / self.temperature  # (M, W2)
+        heatmap = torch.softmax(heat_logits, dim=1)
+        mean, variance = heatmap_moments(heatmap, self.window)
+        score, index1 = heatmap.topk(1, dim=1)  # TopK, not ArgMax (ONNX Runtime CUDA falls back on ArgMax)
+        kpts0 = cell_anchor(i_ids, grid_w0)
+        kpts1 = cell_anchor(j_ids, grid_w1) + mean * HALF_STEP
+        score = score[:, 0]
+        out = {"fine_expectation": mean, "fine_variance": variance, "fine_score": score,
+               "fine_valid": score > self.cfg.threshold, "fine_index0": torch.full_like(index1[:, 0], centre),
+               "fine_index1": index1[:, 0], "keypoints0": kpts0, "keypoints1": kpts1}
+        if self.training:
+            out["fine_sim"] = torch.einsum("mad,mbd->mab", w0, w1) / d / self.temperature
+        return out

@@ -12,7 +12,7 @@ import torch
 from distillmatch_core.config import LossConfig
 from distillmatch_core.losses.total_loss import total_loss
 from distillmatch_core.supervision.coarse_supervision import coarse_ground_truth
-from distillmatch_core.supervision.fine_supervision import fine_ground_truth
+from distillmatch_core.supervision.fine_supervision import fine_expectation_target, fine_ground_truth
 from distillmatch_core.supervision.pair_geometry import DepthGeometry, HomographyGeometry, PairGeometry
 
 
@@ -53,12 +53,13 @@ def supervised_forward(model: torch.nn.Module, batch: Dict[str, torch.Tensor], l
         gt_pairs = coarse_ground_truth(geometry, b, grid, grid, image0.device)
         gen = torch.Generator().manual_seed(int(step_seed))
         pairs = sample_fine_pairs(gt_pairs, max_fine_matches, gen)
-        fine_gt, fine_valid = fine_ground_truth(geometry, *pairs, grid[1], grid[1],
-                                                _unwrap(model).cfg.fine.window_size)
+        window = _unwrap(model).cfg.fine.window_size
+        fine_gt, fine_valid = fine_ground_truth(geometry, *pairs, grid[1], grid[1], window)
+        fine_target = fine_expectation_target(geometry, *pairs, grid[1], grid[1], window)
     inputs = model_inputs if model_inputs is not None else (image0, image1)
     outputs = model(*inputs, coarse_pairs=pairs)
     terms = total_loss(loss_cfg, outputs, gt_pairs, fine_gt, geometry,
-                       batch.get("modality0"), batch.get("modality1"), teacher_features)
+                       batch.get("modality0"), batch.get("modality1"), teacher_features, fine_target)
     supervision = {"gt_pairs": gt_pairs, "fine_gt": fine_gt, "fine_valid": fine_valid,
                    "num_gt_matches": torch.tensor(len(gt_pairs[0]))}
     return terms, outputs, supervision

@@ -10,6 +10,10 @@ from distillmatch_core.data.homography_pair_dataset import HomographyPairDataCon
 from distillmatch_core.data.megadepth_dataset import MegaDepthDataConfig
 
 
+# DistillMatch's top-level modules (attribute names), the units ``frozen_modules`` freezes.
+MODULE_NAMES = ("backbone", "student", "cefg", "stfa", "coarse", "fine")
+
+
 @dataclass
 class OptimConfig:
     lr: float = 6.0e-3  # paper (batch 1 x 3 GPUs)
@@ -67,6 +71,10 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0 = torch default
     # Load weights (not optimiser state) from a checkpoint before step 0, e.g. to fine-tune.
     init_weights: str = ""
+    # Top-level modules of DistillMatch (backbone, student, cefg, stfa, coarse, fine) that do not
+    # train: no gradient, no optimiser state, BatchNorm kept in eval mode. E.g. train a new fine
+    # head on a trained coarse matcher without moving its coarse matches.
+    frozen_modules: List[str] = field(default_factory=list)
 
     def model_config(self):
         return model_config_from_dict(self.model)
@@ -76,13 +84,18 @@ class TrainConfig:
         positive = {"batch_size": self.batch_size, "total_steps": self.total_steps,
                     "log_interval": self.log_interval, "checkpoint_interval": self.checkpoint_interval,
                     "max_fine_matches": self.max_fine_matches}
-        bad = [f"{k}={v}" for k, v in positive.items() if not isinstance(v, int) or v <= 0]
+        bad = [f"{k}={v} (must be > 0)" for k, v in positive.items() if not isinstance(v, int) or v <= 0]
         if self.validation.interval < 0:
-            bad.append(f"validation.interval={self.validation.interval}")
+            bad.append(f"validation.interval={self.validation.interval} (must be >= 0)")
+        unknown = sorted(set(self.frozen_modules) - set(MODULE_NAMES))
+        if unknown:
+            bad.append(f"frozen_modules={unknown} (choose from {list(MODULE_NAMES)})")
+        elif set(MODULE_NAMES) <= set(self.frozen_modules):
+            bad.append("frozen_modules freezes every module (nothing would train)")
         if self.data.dataset not in ("homography_pairs", "megadepth"):
             bad.append(f"data.dataset={self.data.dataset!r} (homography_pairs or megadepth)")
         if bad:
-            raise ValueError("invalid training config: " + ", ".join(bad) + " (intervals and sizes must be > 0)")
+            raise ValueError("invalid training config: " + ", ".join(bad))
 
 
 def load_train_config(path: str | Path, overrides: List[str] | None = None) -> TrainConfig:

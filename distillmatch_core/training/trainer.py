@@ -15,7 +15,7 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -96,15 +96,14 @@ class Trainer:
         self.model_cfg = cfg.model_config()
         self.model = DistillMatch(self.model_cfg).to(self.ctx.device)
         if cfg.init_weights:
-            pretrained, _, _ = load_model(Path(cfg.init_weights))
-            try:
-                self.model.load_state_dict(pretrained.state_dict())
-            except RuntimeError:
-                raise CheckpointError(f"init_weights {cfg.init_weights} was trained with another model config "
-                                      f"than {cfg.model}") from None
+            self._load_init_weights(Path(cfg.init_weights))
+        frozen = set(cfg.frozen_modules)
+        for name, module in self.model.named_children():
+            if name in frozen:
+                module.requires_grad_(False)
         self.dataset = build_dataset(cfg, cfg.seed, self.ctx.world_size)
         self.teacher = build_teacher(self.model_cfg, self.ctx.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr,
+        self.optimizer = torch.optim.AdamW(self.trainable_parameters(), lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         o = cfg.optim
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -121,6 +120,36 @@ class Trainer:
                 self.model, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None,
                 find_unused_parameters=True)
         self._stop_requested = False
+
+    def _load_init_weights(self, path: Path) -> None:
+        """Weights of another run as the start. Parameters the checkpoint has and this model lacks are
+        dropped (e.g. the paper head's SRM when fine-tuning the expectation head); every parameter
+        this model has must be in the checkpoint with the same shape."""
+        pretrained, _, _ = load_model(path)
+        try:
+            result = self.model.load_state_dict(pretrained.state_dict(), strict=False)
+        except RuntimeError:
+            result = None
+        if result is None or result.missing_keys:
+            missing = "" if result is None else f" (it lacks {', '.join(result.missing_keys[:4])} ...)"
+            raise CheckpointError(f"init_weights {path} was trained with another model config than "
+                                  f"{self.cfg.model}{missing}")
+        if result.unexpected_keys and self.ctx.is_main and not self.quiet:
+            print(f"init_weights: dropped {len(result.unexpected_keys)} tensors this model does not have "
+                  f"({', '.join(sorted({k.rsplit('.', 2)[0] for k in result.unexpected_keys}))})", flush=True)
+
+    def trainable_parameters(self) -> List[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def _keep_frozen_layers_in_eval(self) -> None:
+        """BatchNorm and dropout inside frozen modules stay in eval mode, so frozen means the same
+        function: no running-statistics drift. The modules themselves stay in training mode, because
+        that mode also selects outputs (the coarse log-probabilities the loss logs)."""
+        for name, module in self.model.named_children():
+            if name in self.cfg.frozen_modules:
+                for sub in module.modules():
+                    if isinstance(sub, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.Dropout)):
+                        sub.eval()
 
     # ------------------------------------------------------------------ state
     def _training_state(self) -> Dict[str, Any]:
@@ -171,12 +200,13 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
         self.ddp_model.train()
+        self._keep_frozen_layers_in_eval()
         batch = {k: v.to(self.ctx.device, non_blocking=True) for k, v in batch.items()}
         terms, sup = self.compute_loss_terms(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["loss"]).backward()
         self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.cfg.optim.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
