@@ -54,6 +54,10 @@ class StudentConfig:
     num_heads: int = 6
     mlp_ratio: float = 4.0
     attention: str = "softmax"  # "softmax" | "linear"
+    # Training only (0 = the paper): shift each image's positional-encoding coordinates by an
+    # independent uniform offset in +-this many patches, so the absolute encoding cannot tell the
+    # network that matches sit at the same place in both images (positional_encoding.py).
+    train_pe_jitter: float = 0.0
 
 
 @dataclass
@@ -92,6 +96,9 @@ class CoarseMatchingConfig:
     match_type: str = "softmax"  # paper: row softmax; "dual_softmax" selectable
     threshold: float = 0.3  # theta_c
     border_rm: int = 2
+    # Training only (0 = LoFTR / the paper): as StudentConfig.train_pe_jitter, in coarse cells, for
+    # the encoding added before the coarse attention layers.
+    train_pe_jitter: float = 0.0
     # Training: fraction of GT matches padded into the fine stage (as LoFTR).
     train_coarse_percent: float = 0.3
     train_pad_num_gt_min: int = 200

@@ -114,8 +114,7 @@ def test_demo_with_the_shipped_model_runs_and_reports_its_error(tmp_path, capsys
     assert "mean corner error against the ground truth" in capsys.readouterr().out or data["homography"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped lite model (CPU-budget training, fine stage not yet learned) "
-                                       "does not recover the demo homography to 10 px; see its model card")
 def test_demo_with_the_shipped_model_recovers_the_homography(tmp_path):
+    # Phase 5 (positional-encoding jitter) measured 5.1 px here; phases 3 and 4 measured 37 and 80 px.
     data = _demo_with_shipped_model(tmp_path)
     assert data["homography"] is not None and data["mean_corner_error_px"] < 10.0

@@ -40,6 +40,7 @@ def test_runs_on_a_dev_pair_and_rejects_bad_weights(tmp_path, data_root, capsys)
     out = capsys.readouterr().out
     assert "homography strength 0" in out and "  fine   all" in out and "  coarse all" in out
     assert "mean offset" in out and "same image: 100.0 % of coarse matches on their own cell" in out
+    assert "one-cell shift:" in out and "aligned (mean over 1 pairs" in out
     assert script.main(["--weights", str(tmp_path / "missing.pt")]) == 2
     assert "error:" in capsys.readouterr().err
 
@@ -53,3 +54,24 @@ def test_cell_offset_shares_bins_whole_cells_and_clips_far_ones():
     assert shares[r, r] == 50.0  # (0, 0) and (7, 0): under half a cell
     assert shares[r - 1, r + 1] == 25.0  # one cell right, one up (row = dy)
     assert shares[r, 2 * r] == 25.0  # far offsets clip to the edge; the non-finite one is dropped
+
+
+def test_right_cell_share_counts_matches_that_follow_the_shift():
+    script = load_script()
+
+    class Result:
+        def __init__(self, k0, k1):
+            self.keypoints0, self.keypoints1 = np.float32(k0), np.float32(k1)
+
+    class Matcher:  # moves every keypoint by the shift, except the third one, which stays put
+        def match(self, image0, image1):
+            moved = np.argwhere(image1 > 0)[0][::-1] - np.argwhere(image0 > 0)[0][::-1]
+            k0 = np.array([[0.0, 0.0], [16.0, 16.0], [32.0, 32.0], [60.0, 8.0]])
+            k1 = k0 + moved
+            k1[2] = k0[2]
+            return Result(k0, k1)  # the last one moves out of the 64-px image when shifted: not counted
+
+    image = np.zeros((64, 64), np.uint8)
+    image[8, 8] = 255
+    assert script.right_cell_share(Matcher(), image, image, 16.0, 16.0) == 2 / 3
+    assert script.right_cell_share(Matcher(), image, image, 0.0, 16.0) == 1.0  # unmoved: all four count

@@ -133,8 +133,8 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path, data_root):
     assert moved
 
 
-@pytest.mark.parametrize("name", ["lite_rgbt", "lite_rgbt_nll", "lite_rgbt_shared", "lite_rgbt_fine_expectation",
-                                  "paper_megadepth"])
+@pytest.mark.parametrize("name", ["lite_rgbt", "lite_rgbt_nll", "lite_rgbt_shared", "lite_rgbt_pe_jitter",
+                                  "lite_rgbt_fine_expectation", "paper_megadepth"])
 def test_shipped_training_configs_load_and_point_at_committed_files(name):
     from pathlib import Path
 

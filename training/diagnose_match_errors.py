@@ -11,6 +11,10 @@ the model's refined keypoints ("fine") and for the centres of its coarse matches
 anchors, every coarse match kept). If the two rows agree, the fine stage adds nothing. The coarse rows also
 give the mean signed offset of image 1's keypoints from the truth: a model without a spatial bias has ~(0, 0).
 
+"one-cell shift" moves each aligned pair's image 1 by exactly one coarse cell right and down and counts the
+coarse matches on the right cell, next to the aligned pair: the content is the same, only its position in the
+image changes, so a gap between the two is an absolute-position prior (the positional encodings).
+
 "same image" matches each pair's visible image with itself (both sides "visible") and counts the coarse
 matches that land on their own cell: a symmetric network gets 100 %, whatever its training. Less means the
 two images' feature maps are shifted against each other (the non-shared CEFG Transfer blocks did that).
@@ -50,6 +54,22 @@ class CoarseAnchorKeypoints(torch.nn.Module):
         out["keypoints1"] = cell_anchor(out["j_ids"], grid_w)
         out["match_valid"] = torch.ones_like(out["match_valid"])
         return out
+
+
+def right_cell_share(coarse_matcher, image0: np.ndarray, image1: np.ndarray, shift_px: float,
+                     cell_px: float) -> float:
+    """Share of coarse matches on the right cell when image 1 is translated by ``shift_px`` right and
+    down. A whole number of cells keeps the content on the same sub-cell grid as the aligned pair, so
+    only the position in the image changes: what a translation-equivariant matcher does not notice."""
+    import cv2
+    h, w = image1.shape[:2]
+    moved = cv2.warpAffine(image1, np.float32([[1, 0, shift_px], [0, 1, shift_px]]), (w, h))
+    r = coarse_matcher.match(image0, moved)
+    inside = np.all(r.keypoints0 + shift_px < [w, h], axis=1)  # points pushed out of image 1 have no match
+    if not inside.any():
+        return 0.0
+    right = np.all(np.abs(r.keypoints1 - r.keypoints0 - shift_px) < cell_px / 2, axis=1)
+    return float(np.mean(right[inside]))
 
 
 def error_row(residuals: List[np.ndarray]) -> str:
@@ -136,6 +156,7 @@ def main(argv=None) -> int:
     coarse = Matcher(TorchBackend.from_model(CoarseAnchorKeypoints(fine.backend.model)), fine.size)
     print(f"{args.weights}: network size {fine.size}, {len(pairs)} {args.split} pairs, errors at 640 px")
     same_cell: List[float] = []
+    right_cell: Dict[str, List[float]] = defaultdict(list)
     cell_px = 8.0 * 640 / fine.size  # one coarse cell at the protocol's 640 px
     shares: Dict[str, np.ndarray] = {}
     for strength in strengths:
@@ -160,6 +181,9 @@ def main(argv=None) -> int:
                 r = coarse.match(case.image0, case.image0, modality1="visible")
                 if len(r.keypoints0):
                     same_cell.append(float(np.mean(np.all(r.keypoints0 == r.keypoints1, axis=1))))
+                aligned = case if strength == 0 else prepare_warped_pair(pair, 640, args.seed, 0.0)
+                for name, shift in (("aligned", 0.0), ("shifted", cell_px)):
+                    right_cell[name].append(right_cell_share(coarse, aligned.image0, aligned.image1, shift, cell_px))
         print(f"\nhomography strength {strength:g}")
         for name in ("fine", "coarse"):
             for dataset, values in sorted(residuals[name].items(), key=lambda kv: kv[0] != "all"):
@@ -169,6 +193,11 @@ def main(argv=None) -> int:
     if same_cell:
         print(f"\nsame image: {100 * np.mean(same_cell):.1f} % of coarse matches on their own cell "
               f"(mean over {len(same_cell)} images)")
+    if right_cell:
+        print(f"one-cell shift: {100 * np.mean(right_cell['shifted']):.1f} % of coarse matches on the right cell "
+              f"when image 1 moves by one cell right and down; {100 * np.mean(right_cell['aligned']):.1f} % "
+              f"aligned (mean over {len(right_cell['aligned'])} pairs; a model without an absolute-position "
+              f"prior scores about the same)")
     if args.plot is not None:
         plot_offset_shares(args.plot, f"{args.weights}: coarse matches per cell offset from the truth, % "
                                       f"({len(pairs)} {args.split} pairs, 1 cell = {cell_px:g} px)", shares)

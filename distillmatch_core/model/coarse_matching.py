@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distillmatch_core.config import CoarseMatchingConfig
-from distillmatch_core.model.positional_encoding import add_sincos_to_map
+from distillmatch_core.model.positional_encoding import add_sincos_to_map, random_grid_offsets
 from distillmatch_core.model.transformer_layers import AttentionLayer
 
 
@@ -116,8 +116,10 @@ class CoarseMatching(nn.Module):
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> Dict[str, torch.Tensor]:
         """feat (B, C, h, w) -> tokens (B, L, d), sim_matrix (B, L0, L1) and, in training, log_prob0/1
         (row / column log-softmax). The confidence matrix for selection is ``confidence(sim)``."""
-        f0 = add_sincos_to_map(self.input_proj(feat0)).flatten(2).transpose(1, 2)
-        f1 = add_sincos_to_map(self.input_proj(feat1)).flatten(2).transpose(1, 2)
+        jitter = self.cfg.train_pe_jitter if self.training else 0.0
+        f0 = add_sincos_to_map(self.input_proj(feat0), random_grid_offsets(feat0.shape[0], jitter, feat0.device))
+        f1 = add_sincos_to_map(self.input_proj(feat1), random_grid_offsets(feat1.shape[0], jitter, feat1.device))
+        f0, f1 = f0.flatten(2).transpose(1, 2), f1.flatten(2).transpose(1, 2)
         f0, f1 = self.transformer(f0, f1)
         # Cosine similarity bounds |S| by 1/temperature, so one exp() serves both softmax
         # directions without max-subtraction passes over the (L0, L1) matrix, which dominate

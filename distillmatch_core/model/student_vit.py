@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distillmatch_core.config import StudentConfig
-from distillmatch_core.model.positional_encoding import sincos_2d
+from distillmatch_core.model.positional_encoding import random_grid_offsets, sincos_2d
 from distillmatch_core.model.transformer_layers import PreNormBlock
 
 
@@ -28,12 +28,15 @@ class StudentViT(nn.Module):
         self.norm = nn.LayerNorm(cfg.embed_dim)
         self.head = nn.Linear(cfg.embed_dim, cfg.out_dim)
         self.out_dim = cfg.out_dim
+        self.train_pe_jitter = cfg.train_pe_jitter
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         b, _, h, w = image.shape
         x = self.patch_embed(image)  # (B, D, H/p, W/p)
         gh, gw = x.shape[-2:]
-        x = x.flatten(2).transpose(1, 2) + sincos_2d(gh, gw, x.shape[1], x.device, x.dtype)[None]
+        offset = random_grid_offsets(b, self.train_pe_jitter if self.training else 0.0, x.device)
+        pe = sincos_2d(gh, gw, x.shape[1], x.device, x.dtype, offset=offset)
+        x = x.flatten(2).transpose(1, 2) + (pe if offset is not None else pe[None])
         for block in self.encoder:
             x = block(x)
         for block in self.decoder:
