@@ -2,8 +2,8 @@
 
 Both images of a pair get the same encoding at the same grid position, so a network can learn
 "matches sit at the same place in both images": an identity prior that is wrong whenever the
-views differ (the shipped lite model matched a pair shifted by exactly one cell worse than the
-aligned pair, see its model card). ``offset`` shifts an image's encoding coordinates; drawn
+views differ (before phase 5, the shipped lite model matched a pair shifted by exactly one cell
+worse than the aligned pair, see its model card). ``offset`` shifts an image's encoding coordinates; drawn
 independently per image in training (``random_grid_offsets``), it makes the absolute encoding
 useless across images while positions within one image keep their relative geometry.
 """
