@@ -16,7 +16,7 @@ Both DistillMatch backends get the identical static canvas (WxH), so they do the
 SIFT runs on the pair resized to WxH. "x SIFT" is median latency / SIFT's median at that size.
 ``--sift-size 640x480`` instead times SIFT once, on the pair at that (camera) size, and every row's
 ratio is to it: what matching 640x480 frames costs when the network runs at a smaller canvas (the
-model's calibrated canvas, 480x360 for the shipped lite; the Matcher resizes the frames and maps keypoints back).
+model's calibrated canvas, 544x408 for the shipped lite; the Matcher resizes the frames and maps keypoints back).
 torch runs the eager path (every match, or the --torch-max-matches most confident, as the graph's
 slots); the ONNX graph keeps at most --max-matches, so the "matches" column can differ when a model
 finds more.
