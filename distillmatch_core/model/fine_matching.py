@@ -133,7 +133,10 @@ class FineMatching(nn.Module):
         window 0's centre element (the anchor) over window 1."""
         n, d = w0.shape[1], w0.shape[2]
         centre = n // 2
-        heat_logits = torch.einsum("md,mbd->mb", w0[:, centre], w1) / d / self.temperature  # (M, W2)
+        # Inference needs only the anchor's row of the similarity; training also returns every row.
+        sim = torch.einsum("mad,mbd->mab", w0, w1) / d / self.temperature if self.training else None
+        heat_logits = sim[:, centre] if sim is not None else \
+            torch.einsum("md,mbd->mb", w0[:, centre], w1) / d / self.temperature  # (M, W2)
         heatmap = torch.softmax(heat_logits, dim=1)
         mean, variance = heatmap_moments(heatmap, self.window)
         score, index1 = heatmap.topk(1, dim=1)  # TopK, not ArgMax (ONNX Runtime CUDA falls back on ArgMax)
@@ -143,6 +146,6 @@ class FineMatching(nn.Module):
         out = {"fine_expectation": mean, "fine_variance": variance, "fine_score": score,
                "fine_valid": score > self.cfg.threshold, "fine_index0": torch.full_like(index1[:, 0], centre),
                "fine_index1": index1[:, 0], "keypoints0": kpts0, "keypoints1": kpts1}
-        if self.training:
-            out["fine_sim"] = torch.einsum("mad,mbd->mab", w0, w1) / d / self.temperature
+        if sim is not None:
+            out["fine_sim"] = sim
         return out

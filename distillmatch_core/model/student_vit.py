@@ -35,8 +35,8 @@ class StudentViT(nn.Module):
         x = self.patch_embed(image)  # (B, D, H/p, W/p)
         gh, gw = x.shape[-2:]
         offset = random_grid_offsets(b, self.train_pe_jitter if self.training else 0.0, x.device)
-        pe = sincos_2d(gh, gw, x.shape[1], x.device, x.dtype, offset=offset)
-        x = x.flatten(2).transpose(1, 2) + (pe if offset is not None else pe[None])
+        # (HW, D) without an offset, (B, HW, D) with one: both broadcast onto the (B, HW, D) tokens.
+        x = x.flatten(2).transpose(1, 2) + sincos_2d(gh, gw, x.shape[1], x.device, x.dtype, offset=offset)
         for block in self.encoder:
             x = block(x)
         for block in self.decoder:

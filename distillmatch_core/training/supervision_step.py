@@ -53,9 +53,12 @@ def supervised_forward(model: torch.nn.Module, batch: Dict[str, torch.Tensor], l
         gt_pairs = coarse_ground_truth(geometry, b, grid, grid, image0.device)
         gen = torch.Generator().manual_seed(int(step_seed))
         pairs = sample_fine_pairs(gt_pairs, max_fine_matches, gen)
-        window = _unwrap(model).cfg.fine.window_size
-        fine_gt, fine_valid = fine_ground_truth(geometry, *pairs, grid[1], grid[1], window)
-        fine_target = fine_expectation_target(geometry, *pairs, grid[1], grid[1], window)
+        fine_cfg = _unwrap(model).cfg.fine
+        # fine_gt also serves the paper head's loss and 3DG-STFM's attentive loss (fine_valid); the
+        # expectation head's target is computed only for that head.
+        fine_gt, fine_valid = fine_ground_truth(geometry, *pairs, grid[1], grid[1], fine_cfg.window_size)
+        fine_target = (fine_expectation_target(geometry, *pairs, grid[1], grid[1], fine_cfg.window_size)
+                       if fine_cfg.head == "expectation" else None)
     inputs = model_inputs if model_inputs is not None else (image0, image1)
     outputs = model(*inputs, coarse_pairs=pairs)
     terms = total_loss(loss_cfg, outputs, gt_pairs, fine_gt, geometry,
