@@ -318,6 +318,19 @@ def test_the_two_slim_configs_differ_only_in_teacher_and_output():
     assert a == b
 
 
+def test_compression_config_starts_from_the_shipped_teacher_minus_half_its_coarse_layers():
+    from distillmatch_core.checkpoint import load_model
+
+    cfg = load_matcher_distillation_config(REPO / "training/configs/compress_lite_half_coarse.yaml")
+    teacher, _, _ = load_model(REPO / cfg.distillation.teacher_checkpoint)
+    assert cfg.init_weights == cfg.distillation.teacher_checkpoint
+    student = DistillMatch(cfg.model_config())
+    assert 2 * len(student.cfg.coarse.layer_names) == len(teacher.cfg.coarse.layer_names)
+    result = student.load_state_dict(teacher.state_dict(), strict=False)
+    assert not result.missing_keys  # every student tensor comes from the teacher
+    assert {k.split(".")[3] for k in result.unexpected_keys} == {"2", "3"}  # coarse.transformer.layers.N
+
+
 def test_config_rejects_superseded_loss_weights(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("model: {preset: tiny}\nloss: {lambda_c: 0.5}\n")
