@@ -76,11 +76,10 @@ def plot_curves(runs: Sequence[Path], columns: Sequence[str], out: Path, labels:
     fig = Figure(figsize=(5.0 * len(columns), 3.6), constrained_layout=True)
     axes = fig.subplots(1, len(columns), squeeze=False)[0]
     for ax, column in zip(axes, columns):
-        present = [i for i, d in enumerate(data) if column in d]
-        if not present:
+        if not any(column in d for d in data):
             raise CurveError(f"no run has a column {column!r}; columns of {runs[0]}: {', '.join(data[0])}")
         for i, (label, d) in enumerate(zip(labels, data)):
-            if i not in present:
+            if column not in d:
                 notes.append(f"{label}: no column {column!r}, left out of that panel")
                 continue
             colour = f"C{i}"

@@ -116,11 +116,7 @@ class CoarseMatching(nn.Module):
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> Dict[str, torch.Tensor]:
         """feat (B, C, h, w) -> tokens (B, L, d), sim_matrix (B, L0, L1) and, in training, log_prob0/1
         (row / column log-softmax). The confidence matrix for selection is ``confidence(sim)``."""
-        jitter = self.cfg.train_pe_jitter if self.training else 0.0
-        f0 = add_sincos_to_map(self.input_proj(feat0), random_grid_offsets(feat0.shape[0], jitter, feat0.device))
-        f1 = add_sincos_to_map(self.input_proj(feat1), random_grid_offsets(feat1.shape[0], jitter, feat1.device))
-        f0, f1 = f0.flatten(2).transpose(1, 2), f1.flatten(2).transpose(1, 2)
-        f0, f1 = self.transformer(f0, f1)
+        f0, f1 = self.transformer(self._tokens(feat0), self._tokens(feat1))
         # Cosine similarity bounds |S| by 1/temperature, so one exp() serves both softmax
         # directions without max-subtraction passes over the (L0, L1) matrix, which dominate
         # CPU time at 640x480 (4800^2 entries, memory bound).
@@ -135,6 +131,13 @@ class CoarseMatching(nn.Module):
             out["log_prob0"] = torch.log_softmax(sim.float(), dim=2)
             out["log_prob1"] = torch.log_softmax(sim.float(), dim=1)
         return out
+
+    def _tokens(self, feat: torch.Tensor) -> torch.Tensor:
+        """feat (B, C, h, w) -> (B, h*w, d): projected, plus the positional encoding, whose offset is
+        drawn per image in training (each image its own, so absolute position says nothing across them)."""
+        jitter = self.cfg.train_pe_jitter if self.training else 0.0
+        x = add_sincos_to_map(self.input_proj(feat), random_grid_offsets(feat.shape[0], jitter, feat.device))
+        return x.flatten(2).transpose(1, 2)
 
     def confidence(self, sim: torch.Tensor, in_place: bool = False) -> torch.Tensor:
         """(B, L0, L1) similarity -> matching confidence of this model's match type."""

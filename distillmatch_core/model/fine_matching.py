@@ -134,9 +134,12 @@ class FineMatching(nn.Module):
         n, d = w0.shape[1], w0.shape[2]
         centre = n // 2
         # Inference needs only the anchor's row of the similarity; training also returns every row.
-        sim = torch.einsum("mad,mbd->mab", w0, w1) / d / self.temperature if self.training else None
-        heat_logits = sim[:, centre] if sim is not None else \
-            torch.einsum("md,mbd->mb", w0[:, centre], w1) / d / self.temperature  # (M, W2)
+        if self.training:
+            sim = torch.einsum("mad,mbd->mab", w0, w1) / d / self.temperature  # (M, W2, W2)
+            heat_logits = sim[:, centre]
+        else:
+            sim = None
+            heat_logits = torch.einsum("md,mbd->mb", w0[:, centre], w1) / d / self.temperature  # (M, W2)
         heatmap = torch.softmax(heat_logits, dim=1)
         mean, variance = heatmap_moments(heatmap, self.window)
         score, index1 = heatmap.topk(1, dim=1)  # TopK, not ArgMax (ONNX Runtime CUDA falls back on ArgMax)
