@@ -118,6 +118,11 @@ class FineMatchingConfig:
     # "expectation" (LoFTR's, not the paper's): image 0 keeps the cell anchor, image 1 gets the
     # expectation of the anchor's heatmap over window 1; no SRM (see fine_matching.py).
     head: str = "double_softmax"
+    # Inference only (True = the paper): False skips the fine stage when matching, and the keypoints
+    # are the coarse matches' cell anchors. It is still trained. For weights whose fine stage does
+    # not beat the anchors (the shipped lite: model card), it saves that stage's cost, which grows
+    # with the number of matches (~35 tokens of attention each) and dominates a 640x480 pair on CPU.
+    refine: bool = True
 
 
 @dataclass

@@ -107,6 +107,18 @@ def test_torch_backend_caps_matches_like_the_exported_graph(tmp_path):
         TorchBackend(weights, max_matches=0)
 
 
+def test_torch_backend_refine_option_overrides_the_checkpoint(tmp_path):
+    from distillmatch_core.backends.torch_backend import TorchBackend
+    pair = dev_pairs(1)[0]
+    weights = make_calibrated_random_checkpoint(tmp_path / "lite_random.pt", pair, ENGINE_SIZE)
+    c0, c1 = canvases(pair, ENGINE_SIZE)
+    refined0, _, refined_conf = TorchBackend(weights, fine_threshold=0.0).run(c0, c1)
+    anchors0, anchors1, anchor_conf = TorchBackend(weights, refine=False).run(c0, c1)
+    assert len(anchor_conf) == len(refined_conf) > 0  # the same coarse matches, every one kept
+    assert np.array_equal(anchors0 % 8, np.zeros_like(anchors0)) and np.array_equal(anchors1 % 8, anchors1 * 0)
+    assert not np.array_equal(refined0 % 8, np.zeros_like(refined0))  # the fine stage moves them
+
+
 def test_max_matches_on_an_exported_graph_is_refused_clearly(tiny_onnx):
     with pytest.raises(ValueError, match="export onnx --max-matches"):
         Matcher.from_pretrained(tiny_onnx, max_matches=16)

@@ -202,3 +202,79 @@ def test_shared_transfer_loads_non_shared_weights_keeping_transfer_b(tiny):
     expected = dict(separate.cefg.transfer_b.named_parameters())
     assert all(torch.equal(p, expected[n]) for n, p in shared.cefg.transfer_a.named_parameters())
     assert all(torch.equal(state[k], v) for k, v in a_before.items())  # the caller's dict is untouched
+
+
+def test_fine_windows_are_the_projected_maps_windows_zero_padded():
+    """gather_windows (gather M windows, then project) == project the whole map, zero-pad, unfold, pick."""
+    import torch.nn.functional as F
+
+    from distillmatch_core.model.fine_matching import gather_windows
+
+    torch.manual_seed(1)
+    proj = torch.nn.Conv2d(6, 5, 1)
+    grid_w, n_cells = 8, 48  # a 48x64 input: 6x8 coarse cells
+    b_ids = torch.tensor([0, 1, 1, 0, 1])
+    ids = torch.tensor([0, 47, 7, 40, 21])  # four corner cells (windows cross the border) and one inside
+    for kernel, stride in ((5, 4), (3, 2)):  # the 1/2 map's 5x5 windows, the 1/4 map's 3x3
+        feat = torch.randn(2, 6, 6 * stride, 8 * stride)
+        with torch.no_grad():
+            unfolded = F.unfold(proj(feat), kernel_size=kernel, stride=stride, padding=kernel // 2)
+            expected = unfolded.transpose(1, 2).reshape(2 * n_cells, 5, kernel * kernel)[b_ids * n_cells + ids]
+            got = gather_windows(feat, b_ids, ids, grid_w, kernel, stride, proj)
+        assert got.shape == (5, kernel * kernel, 5)
+        assert torch.allclose(got, expected.transpose(1, 2), atol=1e-5)
+        assert (got[0, 0] == 0).all()  # the top-left cell's window corner lies outside the map
+
+
+def test_last_fine_layer_needs_only_the_window_queries(tiny):
+    """The fine stage's output equals running its last cross layer on all 35 tokens and slicing."""
+    model = DistillMatch(tiny).eval()
+    fine = model.fine
+    x0, x1 = torch.rand(1, 1, H, W), torch.rand(1, 1, H, W)
+    ids = torch.tensor([14, 30, 45])
+    b_ids = torch.zeros_like(ids)
+    with torch.no_grad():
+        feats = model.extract(x0, x1)
+        grid_w = int(feats["grid"][1])
+        out = model._fine(feats, b_ids, ids, ids.flip(0))
+        t0 = fine._tokens(feats["half0"], feats["quarter0"], feats["coarse_tokens0"], b_ids, ids, grid_w)
+        t1 = fine._tokens(feats["half1"], feats["quarter1"], feats["coarse_tokens1"], b_ids, ids.flip(0), grid_w)
+        for self_layer, cross_layer in zip(fine.self_layers, fine.cross_layers):
+            t0, t1 = self_layer(t0, t0), self_layer(t1, t1)
+            t0, t1 = cross_layer(t0, t1), cross_layer(t1, t0)
+        n = fine.window ** 2
+        sim = torch.einsum("mad,mbd->mab", fine.out_proj(t0[:, -n:]), fine.out_proj(t1[:, -n:]))
+    assert torch.allclose(out["fine_sim"], sim / fine.out_proj.out_features / fine.temperature, atol=1e-5)
+
+
+def test_refine_off_gives_cell_anchors_at_inference_and_still_trains_the_fine_stage(tiny, synthetic_homography_batch):
+    import copy
+    cfg = copy.deepcopy(tiny)
+    cfg.coarse.threshold = 0.0
+    cfg.fine.refine = False
+    model = DistillMatch(cfg).eval()
+    x0, x1 = torch.rand(1, 1, H, W), torch.rand(1, 1, H, W)
+    calls = []
+    handle = model.fine.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        out = model(x0, x1)
+        k0, k1, _, valid = model.match_static(x0, x1, max_matches=8)
+    assert not calls  # the fine stage did not run
+    grid_w = W // 8
+    for kpts, ids in ((out["keypoints0"], out["i_ids"]), (out["keypoints1"], out["j_ids"])):
+        assert torch.equal(kpts, torch.stack([ids % grid_w, ids // grid_w], -1).float() * 8)
+    assert out["match_valid"].all() and out["match_valid"].numel() > 0
+    assert k0.shape == (1, 8, 2) and valid.any()
+    model.train()
+    supervised_forward(model, synthetic_homography_batch, _loss_cfg(), 16, 0)
+    handle.remove()
+    assert calls  # training still runs (and so trains) the fine stage
+
+
+def test_column_max_in_export_form_equals_amax(monkeypatch):
+    from distillmatch_core.model import coarse_matching
+
+    conf = torch.rand(2, 4800, 37)
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    for rows in (4800, 75, 96, 1):
+        assert torch.equal(coarse_matching.column_max(conf[:, :rows]), conf[:, :rows].amax(dim=1))

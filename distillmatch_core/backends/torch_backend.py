@@ -16,8 +16,9 @@ class TorchBackend:
 
     def __init__(self, weights: Path, device: str = "cpu", fp16: Optional[bool] = None,
                  coarse_threshold: Optional[float] = None, fine_threshold: Optional[float] = None,
-                 max_matches: Optional[int] = None):
-        """``coarse_threshold`` / ``fine_threshold`` override the checkpoint's theta_c / theta_f.
+                 max_matches: Optional[int] = None, refine: Optional[bool] = None):
+        """``coarse_threshold`` / ``fine_threshold`` / ``refine`` override the checkpoint's theta_c / theta_f /
+        ``fine.refine`` (False: keypoints are the coarse cell anchors, the fine stage is skipped).
         ``max_matches``: at most that many matches per pair, the most confident coarse ones (as an exported
         graph's K slots): a latency bound for large inputs. None keeps every match."""
         if max_matches is not None and int(max_matches) < 1:
@@ -30,6 +31,8 @@ class TorchBackend:
             self.config.coarse.threshold = float(coarse_threshold)
         if fine_threshold is not None:
             self.config.fine.threshold = float(fine_threshold)
+        if refine is not None:
+            self.config.fine.refine = bool(refine)
         self.fp16 = self.device.type == "cuda" if fp16 is None else fp16
         self.max_matches = None if max_matches is None else int(max_matches)
 

@@ -15,7 +15,7 @@ from torch import nn
 from distillmatch_core.config import ModelConfig
 from distillmatch_core.model.cefg import CEFG
 from distillmatch_core.model.coarse_matching import CoarseMatching, select_coarse_matches
-from distillmatch_core.model.fine_matching import FineMatching
+from distillmatch_core.model.fine_matching import FineMatching, anchor_matches
 from distillmatch_core.model.stfa import STFA
 from distillmatch_core.model.student_vit import StudentViT
 from distillmatch_core.model.texture_backbone import TextureBackbone
@@ -60,6 +60,8 @@ class DistillMatch(nn.Module):
 
     def _fine(self, feats: Dict[str, torch.Tensor], b_ids, i_ids, j_ids) -> Dict[str, torch.Tensor]:
         grid_w = int(feats["grid"][1])
+        if not (self.training or self.cfg.fine.refine):
+            return anchor_matches(i_ids, j_ids, grid_w, grid_w)
         return self.fine(feats["half0"], feats["half1"], feats["quarter0"], feats["quarter1"],
                          feats["coarse_tokens0"], feats["coarse_tokens1"], b_ids, i_ids, j_ids, grid_w, grid_w)
 
