@@ -3,13 +3,14 @@
     python benchmarks/stage_breakdown.py [--weights default] [--size 640x480] [--threads 2] [--repeats 5]
     python benchmarks/stage_breakdown.py --weights preset:paper --size 640x480
 
-Times the real eager forward (``DistillMatch.forward`` in eval mode, random input of the given
-size) through forward hooks on its stages, so nothing is re-implemented here: texture ResNet,
+Times the real eager forward (``DistillMatch.forward`` in eval mode) on a real RGB-thermal pair of
+the dev split, fitted into the given input size as the ``Matcher`` does, through forward hooks on its stages, so nothing is re-implemented here: texture ResNet,
 student ViT, CEFG, STFA (both images), the coarse linear-attention layers, the coarse similarity
 (projections + S = d0 d1^T), the fine stage with sub-pixel refinement, and what remains (the
 confidence matrix and mutual-nearest-neighbour selection, which live in ``DistillMatch.forward``).
 Medians over ``--repeats`` after one warm-up; the table is the guide for choosing where a faster
-config should save (docs/benchmarks.md). Run it on an idle machine.
+config should save (docs/benchmarks.md). Run it on an idle machine. The input matters: the fine
+stage's cost grows with the number of matches, which random images (``--random``) hardly have.
 """
 from __future__ import annotations
 
@@ -58,8 +59,25 @@ def find_stage(model: torch.nn.Module, path: str):
     return obj
 
 
-def time_stages(model: DistillMatch, size, repeats: int) -> Dict[str, List[float]]:
-    """-> stage label -> per-repeat milliseconds (incl. "total" and the remainder)."""
+def network_inputs(size, pair_index: int = None):
+    """-> (1, 1, H, W) canvases: dev-split pair ``pair_index`` prepared as the Matcher does, or random."""
+    h, w = size
+    if pair_index is None:
+        return torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
+    from distillmatch_core.data.splits import load_split
+    from distillmatch_core.image_io import read_image
+    from distillmatch_core.image_preprocessing import prepare_pair
+    from distillmatch_core.thermal_normalization import ThermalNormalization
+
+    pair = load_split("dev")[pair_index]
+    canvas0, canvas1, _, _ = prepare_pair(read_image(pair.visible_path), read_image(pair.infrared_path),
+                                          ThermalNormalization(), longer_side=max(h, w), fixed_size=(h, w))
+    return torch.from_numpy(canvas0), torch.from_numpy(canvas1)
+
+
+def time_stages(model: DistillMatch, inputs, repeats: int) -> Dict[str, List[float]]:
+    """inputs: two (1, 1, H, W) canvases -> stage label -> per-repeat milliseconds (incl. "total" and the
+    remainder) and "matches" (per repeat)."""
     spent: Dict[str, float] = defaultdict(float)
     started: Dict[str, float] = {}
     handles = []
@@ -75,15 +93,14 @@ def time_stages(model: DistillMatch, size, repeats: int) -> Dict[str, List[float
             spent[label] += time.perf_counter() - started[label]
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
-    h, w = size
-    x0, x1 = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
+    x0, x1 = inputs
     runs: Dict[str, List[float]] = defaultdict(list)
     try:
         with torch.inference_mode():
             for rep in range(repeats + 1):
                 spent.clear()
                 t0 = time.perf_counter()
-                model(x0, x1)
+                matches = int(model(x0, x1)["match_valid"].sum())
                 total = time.perf_counter() - t0
                 if rep == 0:
                     continue  # warm-up
@@ -93,6 +110,7 @@ def time_stages(model: DistillMatch, size, repeats: int) -> Dict[str, List[float
                     runs[label].append(seconds * 1e3)
                 runs[REMAINDER].append((total - sum(spent.values())) * 1e3)
                 runs["total"].append(total * 1e3)
+                runs["matches"].append(matches)
     finally:
         for handle in handles:
             handle.remove()
@@ -105,6 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=parse_size, default="640x480", help="WxH of the network input (multiples of 8)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--pair", type=int, default=0, help="index of the dev-split pair to match")
+    p.add_argument("--random", action="store_true", help="random images instead of the dev pair")
     args = p.parse_args(argv)
     h, w = args.size
     if w % 8 or h % 8 or w <= 0 or h <= 0:
@@ -114,10 +134,15 @@ def main(argv=None) -> int:
         model = build_model(args.weights)
     except (OSError, ValueError, RuntimeError) as exc:  # missing / corrupt / mismatched weights, unknown preset
         p.error(f"cannot load --weights {args.weights!r}: {exc}")
-    runs = time_stages(model, (h, w), max(1, args.repeats))
+    try:
+        inputs = network_inputs((h, w), None if args.random else args.pair)
+    except (OSError, IndexError, ValueError) as exc:  # no ../shared data, pair index out of range
+        p.error(f"cannot load dev pair {args.pair} ({exc}); pass --random for random images")
+    runs = time_stages(model, inputs, max(1, args.repeats))
     total = statistics.median(runs["total"])
-    print(f"{args.weights}: {count_parameters(model) / 1e6:.2f} M parameters, input {w}x{h}, "
-          f"{args.threads} threads, median of {args.repeats}\n")
+    source = "random images" if args.random else f"dev pair {args.pair}"
+    print(f"{args.weights}: {count_parameters(model) / 1e6:.2f} M parameters, input {w}x{h} ({source}, "
+          f"{runs['matches'][-1]} matches), {args.threads} threads, median of {args.repeats}\n")
     print("| stage | ms | share |\n|---|--:|--:|")
     for label in [s for s, _ in STAGES if s in runs] + [REMAINDER]:
         ms = statistics.median(runs[label])

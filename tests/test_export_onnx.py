@@ -115,6 +115,26 @@ def test_audit_detects_each_known_trap():
     assert any(x.op_type == "graph I/O" for x in audit_graph(nonzero))  # (1, None): data-dependent shape
 
 
+def test_coarse_only_export_leaves_the_fine_stage_out(tmp_path, capsys):
+    import onnxruntime as ort
+
+    weights = make_checkpoint(tmp_path / "tiny.pt", "tiny")
+    out = tmp_path / "coarse.onnx"
+    code = main(["export", "onnx", "--weights", str(weights), "--size", "64x48", "--coarse-only", str(out)])
+    assert code == 0 and "(coarse only)" in capsys.readouterr().out
+    assert read_exported_info(out).model_config["fine"]["refine"] is False
+    assert not [n for n in onnx.load(str(out)).graph.node if n.name.startswith("/fine/")]
+    full = export_onnx(weights, tmp_path / "full.onnx", OnnxExportOptions(input_size=(48, 64))).path
+    assert [n for n in onnx.load(str(full)).graph.node if n.name.startswith("/fine/")]
+    assert load_model(weights)[1].fine.refine  # the checkpoint keeps its own setting
+    rng = np.random.default_rng(0)
+    feed = {"image0": rng.random((1, 1, 48, 64), dtype=np.float32),
+            "image1": rng.random((1, 1, 48, 64), dtype=np.float32)}
+    k0, k1, _, _ = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feed)
+    # Every slot (valid or not; random weights match little) holds a pair of cell anchors.
+    assert k0.shape == (1, 48, 2) and np.array_equal(k0 % 8, 0 * k0) and np.array_equal(k1 % 8, 0 * k1)
+
+
 def test_cli_export_and_one_line_errors(tmp_path, capsys):
     weights = make_checkpoint(tmp_path / "tiny.pt", "tiny")
     out = tmp_path / "cli.onnx"

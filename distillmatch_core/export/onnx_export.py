@@ -22,7 +22,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -45,6 +45,9 @@ class OnnxExportOptions:
     input_size: Tuple[int, int] = DEFAULT_INPUT_SIZE  # (H, W) of the static network input
     max_matches: int = DEFAULT_MAX_MATCHES
     opset: int = DEFAULT_OPSET
+    # False: a graph without the fine stage, whose keypoints are the coarse cell anchors (fine.refine,
+    # config.py); None keeps the checkpoint's setting.
+    refine: Optional[bool] = None
     # Refuse to write a graph in which ``audit_graph`` finds a deployment trap.
     strict_audit: bool = True
 
@@ -97,6 +100,8 @@ def export_onnx(weights: Path, output: Path, options: OnnxExportOptions = OnnxEx
     started = time.perf_counter()
     weights, output = Path(weights), Path(output)
     model, config, _ = load_model(weights, "cpu")
+    if options.refine is not None:
+        config.fine.refine = bool(options.refine)  # the model's own config object: in the graph and its metadata
     graph_model = copy.deepcopy(model)  # the rewrite below must never touch the caller's model
     replace_linear_attention(graph_model)
     h, w = options.input_size
