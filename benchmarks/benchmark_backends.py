@@ -56,6 +56,7 @@ class MeasureSpec:
     warmup: int
     repeats: int
     max_matches: int = 0  # torch only: keep the most confident N matches; 0 = every match
+    coarse_only: bool = False  # torch only (graphs are exported so): skip the fine stage (refine=False)
 
 
 @dataclass
@@ -116,7 +117,8 @@ def measure(spec: MeasureSpec) -> Measurement:
 
             torch.set_num_threads(spec.threads)
             matcher = Matcher.from_pretrained(spec.weights, backend="torch", device="cpu",
-                                              max_matches=spec.max_matches or None)
+                                              max_matches=spec.max_matches or None,
+                                              refine=False if spec.coarse_only else None)
             # The same static canvas as the ONNX graph, so both backends run the same network input.
             matcher.backend.input_size = (h, w)
         else:
@@ -140,6 +142,8 @@ def measure(spec: MeasureSpec) -> Measurement:
     name = Path(spec.weights).stem if spec.weights else ""
     if spec.method == "torch" and spec.max_matches:
         name += f"_k{spec.max_matches}"
+    if spec.method == "torch" and spec.coarse_only:
+        name += "_coarse"
     return Measurement(method=spec.method, weights_name=name,
                        size=spec.size, median_ms=1e3 * statistics.median(totals),
                        p90_ms=1e3 * totals[min(len(totals) - 1, int(0.9 * len(totals)))],
@@ -238,6 +242,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-matches", type=int, default=1024, help="match slots of the exported graphs")
     parser.add_argument("--torch-max-matches", type=int, default=0,
                         help="torch keeps at most this many matches, the most confident (0 = every match)")
+    parser.add_argument("--coarse-only", action="store_true",
+                        help="DistillMatch without its fine stage: torch refine=False, graphs exported --coarse-only")
     parser.add_argument("--sift-size", default=None, metavar="WxH",
                         help="time SIFT once, at this (camera) size, and give every ratio to it "
                              "(default: SIFT at each network size)")
@@ -277,10 +283,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             specs = []
         if weights is not None and "torch" in backends:
             specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
-                                     args.threads, args.warmup, args.repeats, args.torch_max_matches))
+                                     args.threads, args.warmup, args.repeats, args.torch_max_matches,
+                                     args.coarse_only))
         if weights is not None and "onnxruntime" in backends:
-            onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}.onnx"
-            export_onnx(weights, onnx_path, OnnxExportOptions(input_size=size, max_matches=args.max_matches))
+            suffix = "_coarse" if args.coarse_only else ""
+            onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}{suffix}.onnx"
+            export_onnx(weights, onnx_path, OnnxExportOptions(input_size=size, max_matches=args.max_matches,
+                                                              refine=False if args.coarse_only else None))
             specs.append(MeasureSpec("onnxruntime", str(onnx_path), size, str(pair.visible_path),
                                      str(pair.infrared_path), args.threads, args.warmup, args.repeats))
         for spec in specs:

@@ -79,6 +79,8 @@ def gather_windows(feat: torch.Tensor, b_ids: torch.Tensor, ids: torch.Tensor, g
     ys = (cy[:, None, None] + r[None, :, None]).expand(-1, kernel, kernel).reshape(-1, kernel * kernel)
     xs = (cx[:, None, None] + r[None, None, :]).expand(-1, kernel, kernel).reshape(-1, kernel * kernel)
     inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)  # (M, k*k)
+    # Flat pixel indices reach B*h*w (153600 for a 640x480 pair): integer arithmetic end to end, unlike
+    # the fp16 trap of pair indices computed in float (graph_audit.py).
     flat_ids = b_ids[:, None] * (h * w) + ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)
     pixels = feat.permute(0, 2, 3, 1).reshape(b * h * w, c)[flat_ids]  # (M, k*k, C)
     projected = F.linear(pixels, proj.weight[:, :, 0, 0], proj.bias)
