@@ -78,13 +78,15 @@ def column_max(conf: torch.Tensor) -> torch.Tensor:
 
     Eager: ``amax`` (no index tensor, much faster than ``max()`` on CPU). In an exported graph,
     ONNX Runtime's CPU ReduceMax over a non-last axis takes ~150 ms on a 4800^2 matrix; elementwise
-    Max of the two halves while L0 is even, then a ReduceMax over the few rows left, gives the same
-    values in ~40 ms (a transpose first is no faster).
+    Max of the two halves until few rows are left, then a ReduceMax over those, gives the same values
+    in ~40 ms (a transpose first is no faster). For an odd row count the halves share the middle row:
+    max is idempotent, so the overlap changes nothing.
     """
     if torch.onnx.is_in_onnx_export():
-        while conf.shape[1] % 2 == 0 and conf.shape[1] > 64:
-            half = conf.shape[1] // 2
-            conf = torch.maximum(conf[:, :half], conf[:, half:])
+        while conf.shape[1] > 64:
+            rows = conf.shape[1]
+            half = (rows + 1) // 2
+            conf = torch.maximum(conf[:, :half], conf[:, rows - half:])
     return conf.amax(dim=1)
 
 

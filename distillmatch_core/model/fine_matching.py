@@ -65,25 +65,37 @@ def anchor_matches(i_ids: torch.Tensor, j_ids: torch.Tensor, grid_w0: int, grid_
 
 def gather_windows(feat: torch.Tensor, b_ids: torch.Tensor, ids: torch.Tensor, grid_w: int, kernel: int,
                    stride: int, proj: nn.Conv2d) -> torch.Tensor:
-    """feat (B, C, h, w) -> (M, kernel*kernel, d): ``proj`` (a 1x1 conv) of the kernel x kernel windows
-    centred on map position (stride*y, stride*x) of each 1/8 cell (x, y); positions outside the map are
-    zero (as zero padding of the projected map).
+    """feat (B, C, stride*gh, stride*gw) -> (M, kernel*kernel, d): ``proj`` (a 1x1 conv) of the
+    kernel x kernel windows centred on map position (stride*y, stride*x) of each 1/8 cell (x, y);
+    positions outside the map are zero (as zero padding of the projected map). kernel // 2 < stride.
 
     Gathers the M windows first and projects only those: unfolding the whole projected map computed
     and copied every cell's window (L of them) to keep M, which was most of the fine stage's CPU time.
+    The map is cut into one stride x stride tile per 1/8 cell; a window lies inside the 2x2 tiles of
+    its cell and the cells above / left of it, so four tile indices (at most B*L, never a flattened
+    pixel index of up to B*h*w: the fp16 index range of graph_audit.py) and a fixed crop give it.
     """
     b, c, h, w = feat.shape
-    r = torch.arange(kernel, device=feat.device) - kernel // 2
-    cy = torch.div(ids, grid_w, rounding_mode="floor") * stride
-    cx = (ids % grid_w) * stride
-    ys = (cy[:, None, None] + r[None, :, None]).expand(-1, kernel, kernel).reshape(-1, kernel * kernel)
-    xs = (cx[:, None, None] + r[None, None, :]).expand(-1, kernel, kernel).reshape(-1, kernel * kernel)
-    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)  # (M, k*k)
-    # Flat pixel indices reach B*h*w (153600 for a 640x480 pair): integer arithmetic end to end, unlike
-    # the fp16 trap of pair indices computed in float (graph_audit.py).
-    flat_ids = b_ids[:, None] * (h * w) + ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)
-    pixels = feat.permute(0, 2, 3, 1).reshape(b * h * w, c)[flat_ids]  # (M, k*k, C)
-    projected = F.linear(pixels, proj.weight[:, :, 0, 0], proj.bias)
+    s, radius = stride, kernel // 2
+    gh, gw = h // s, grid_w
+    # (B*gh*gw + 1, s, s, C): the tiles, then one zero tile for the cells beyond the top / left edge.
+    tiles = feat.reshape(b, c, gh, s, gw, s).permute(0, 2, 4, 3, 5, 1).reshape(b * gh * gw, s, s, c)
+    tiles = torch.cat([tiles, tiles.new_zeros(1, s, s, c)], dim=0)
+    cy = torch.div(ids, grid_w, rounding_mode="floor")
+    cx = ids % grid_w
+    dy = torch.tensor([-1, -1, 0, 0], device=feat.device)
+    dx = torch.tensor([-1, 0, -1, 0], device=feat.device)
+    ty, tx = cy[:, None] + dy, cx[:, None] + dx  # (M, 4): the 2x2 tiles, row-major
+    tile_ids = torch.where((ty >= 0) & (tx >= 0), b_ids[:, None] * (gh * gw) + ty * gw + tx,
+                           torch.full_like(ty, b * gh * gw))
+    block = tiles[tile_ids].reshape(-1, 2, 2, s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, 2 * s, 2 * s, c)
+    window = block[:, s - radius:s + radius + 1, s - radius:s + radius + 1].reshape(-1, kernel * kernel, c)
+    # Zero tiles project to the bias; the zero padding of the projected map is zero.
+    r = torch.arange(kernel, device=feat.device) - radius
+    inside_y = (cy[:, None] * s + r >= 0)[:, :, None]
+    inside_x = (cx[:, None] * s + r >= 0)[:, None, :]
+    inside = (inside_y & inside_x).reshape(-1, kernel * kernel)  # (M, k*k); bottom / right always inside
+    projected = F.linear(window, proj.weight[:, :, 0, 0], proj.bias)
     return projected * inside[..., None].to(projected.dtype)
 
 
