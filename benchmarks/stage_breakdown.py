@@ -4,8 +4,8 @@
     python benchmarks/stage_breakdown.py --weights preset:paper --size 640x480
 
 Times the real eager forward (``DistillMatch.forward`` in eval mode) on a real RGB-thermal pair of
-the dev split, fitted into the given input size as the ``Matcher`` does, through forward hooks on its stages, so nothing is re-implemented here: texture ResNet,
-student ViT, CEFG, STFA (both images), the coarse linear-attention layers, the coarse similarity
+the dev split, fitted into the given input size as the ``Matcher`` does, through forward hooks on
+its stages, so nothing is re-implemented here: texture ResNet, student ViT, CEFG, STFA (both images), the coarse linear-attention layers, the coarse similarity
 (projections + S = d0 d1^T), the fine stage with sub-pixel refinement, and what remains (the
 confidence matrix and mutual-nearest-neighbour selection, which live in ``DistillMatch.forward``).
 Medians over ``--repeats`` after one warm-up; the table is the guide for choosing where a faster
@@ -20,7 +20,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -59,7 +59,7 @@ def find_stage(model: torch.nn.Module, path: str):
     return obj
 
 
-def network_inputs(size, pair_index: int = None):
+def network_inputs(size, pair_index: Optional[int] = None):
     """-> (1, 1, H, W) canvases: dev-split pair ``pair_index`` prepared as the Matcher does, or random."""
     h, w = size
     if pair_index is None:

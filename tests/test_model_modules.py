@@ -278,3 +278,12 @@ def test_column_max_in_export_form_equals_amax(monkeypatch):
     monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
     for rows in (4800, 3468, 867, 65, 96, 1):  # 544x408 has 3468 cells: odd after two halvings
         assert torch.equal(coarse_matching.column_max(conf[:, :rows]), conf[:, :rows].amax(dim=1))
+
+
+@pytest.mark.parametrize("window", [4, 9])
+def test_fine_window_sizes_beyond_the_tiles_are_refused(tiny, window):
+    import copy
+    cfg = copy.deepcopy(tiny)
+    cfg.fine.window_size = window
+    with pytest.raises(ValueError, match="window_size"):
+        DistillMatch(cfg)

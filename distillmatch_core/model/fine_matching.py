@@ -105,6 +105,9 @@ class FineMatching(nn.Module):
         self.cfg = cfg
         d = cfg.d_model
         self.window = cfg.window_size
+        if self.window not in (1, 3, 5, 7):
+            # gather_windows takes a window from the 2x2 tiles of 1/8 cells around it (4 px at 1/2).
+            raise ValueError(f"fine.window_size must be 1, 3, 5 or 7 (the paper: 5), got {self.window}")
         self.half_proj = nn.Conv2d(half_channels, d, 1)
         self.quarter_proj = nn.Conv2d(quarter_channels, d, 1)
         self.coarse_proj = nn.Linear(coarse_dim, d)
