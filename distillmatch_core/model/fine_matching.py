@@ -78,19 +78,18 @@ def gather_windows(feat: torch.Tensor, b_ids: torch.Tensor, ids: torch.Tensor, g
     b, c, h, w = feat.shape
     s, radius = stride, kernel // 2
     gh, gw = h // s, grid_w
-    # (B*gh*gw + 1, s, s, C): the tiles, then one zero tile for the cells beyond the top / left edge.
     tiles = feat.reshape(b, c, gh, s, gw, s).permute(0, 2, 4, 3, 5, 1).reshape(b * gh * gw, s, s, c)
-    tiles = torch.cat([tiles, tiles.new_zeros(1, s, s, c)], dim=0)
     cy = torch.div(ids, grid_w, rounding_mode="floor")
     cx = ids % grid_w
     dy = torch.tensor([-1, -1, 0, 0], device=feat.device)
     dx = torch.tensor([-1, 0, -1, 0], device=feat.device)
-    ty, tx = cy[:, None] + dy, cx[:, None] + dx  # (M, 4): the 2x2 tiles, row-major
-    tile_ids = torch.where((ty >= 0) & (tx >= 0), b_ids[:, None] * (gh * gw) + ty * gw + tx,
-                           torch.full_like(ty, b * gh * gw))
+    # (M, 4): the 2x2 tiles, row-major. A tile beyond the top / left edge is clamped onto the map: its
+    # pixels are exactly those outside the map, which ``inside`` zeroes below.
+    ty, tx = (cy[:, None] + dy).clamp(min=0), (cx[:, None] + dx).clamp(min=0)
+    tile_ids = b_ids[:, None] * (gh * gw) + ty * gw + tx
     block = tiles[tile_ids].reshape(-1, 2, 2, s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, 2 * s, 2 * s, c)
     window = block[:, s - radius:s + radius + 1, s - radius:s + radius + 1].reshape(-1, kernel * kernel, c)
-    # Zero tiles project to the bias; the zero padding of the projected map is zero.
+    # The zero padding of the projected map: zero, not the projection's bias.
     r = torch.arange(kernel, device=feat.device) - radius
     inside_y = (cy[:, None] * s + r >= 0)[:, :, None]
     inside_x = (cx[:, None] * s + r >= 0)[:, None, :]
