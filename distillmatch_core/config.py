@@ -110,7 +110,14 @@ class FineMatchingConfig:
 
     d_model: int = 128
     num_heads: int = 4
-    num_layers: int = 1  # each layer = self + cross over the concatenated windows
+    num_layers: int = 1  # each layer = self + cross over the concatenated windows (see ``attention``)
+    # What each fine layer is. "self_cross" (the paper): self-attention over the concatenated 1x1 / 3x3 / 5x5
+    # windows, then cross-attention to the other image's. "cross": cross-attention only (the 1/2 window's
+    # tokens query the other image's windows). "none": no attention; each 1/2-window token gets its cell's
+    # coarse token added and passes ``num_layers`` pointwise MLP blocks, and the 1/4 window is not used.
+    # The cheaper choices are for CPU budgets: the stage's cost grows with the number of matches
+    # (docs/benchmarks.md has the measured times).
+    attention: str = "self_cross"
     window_size: int = 5  # 5x5 at 1/2; 3x3 at 1/4; 1x1 at 1/8
     threshold: float = 0.1  # theta_f
     subpixel_hidden: int = 64

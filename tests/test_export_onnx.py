@@ -135,6 +135,31 @@ def test_coarse_only_export_leaves_the_fine_stage_out(tmp_path, capsys):
     assert k0.shape == (1, 48, 2) and np.array_equal(k0 % 8, 0 * k0) and np.array_equal(k1 % 8, 0 * k1)
 
 
+@pytest.mark.parametrize("attention", ["cross", "none"])
+def test_cheaper_fine_stages_export_and_match_eager(tmp_path, attention):
+    """The CPU-budget fine stages (fine.attention) export, and ONNX Runtime gives eager match_static's
+    keypoints (coarse threshold 0, so random weights still fill the slots)."""
+    import onnxruntime as ort
+    from distillmatch_core.checkpoint import save_checkpoint
+    from distillmatch_core.config import preset
+    from distillmatch_core.model.distillmatch import DistillMatch
+    from onnx_test_models import compare_match_sets, torch_static_matches
+
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    cfg.fine.attention, cfg.coarse.threshold, cfg.fine.threshold = attention, 0.0, 0.0
+    weights = tmp_path / f"{attention}.pt"
+    save_checkpoint(weights, DistillMatch(cfg).eval(), cfg)
+    out = export_onnx(weights, tmp_path / f"{attention}.onnx", OnnxExportOptions(input_size=(96, 128))).path
+    rng = np.random.default_rng(0)
+    c0, c1 = (rng.random((1, 1, 96, 128), dtype=np.float32) for _ in range(2))
+    t0, t1, _ = torch_static_matches(weights, c0, c1, 12 * 16)
+    o0, o1, _, valid = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
+        None, {"image0": c0, "image1": c1})
+    comparison = compare_match_sets(t0, t1, o0[0][valid[0]], o1[0][valid[0]], tolerance=1e-3)
+    assert len(t0) >= 10 and comparison.identical >= 0.95 * len(t0), comparison
+
+
 def test_cli_export_and_one_line_errors(tmp_path, capsys):
     weights = make_checkpoint(tmp_path / "tiny.pt", "tiny")
     out = tmp_path / "cli.onnx"

@@ -143,6 +143,34 @@ def test_init_weights_needs_every_parameter_of_the_new_model(tmp_path, data_root
         Trainer(cfg, quiet=True)
 
 
+def test_init_weights_fresh_lets_a_redesigned_fine_stage_start_from_trained_weights(tmp_path, data_root):
+    """A fine stage without attention on a paper-design checkpoint: its new pointwise blocks and its
+    25-slot embedding (35 in the checkpoint) are refused unless named fresh; then everything else loads."""
+    from distillmatch_core.config import to_dict
+    from distillmatch_core.training.trainer import Trainer
+    torch.manual_seed(0)
+    trained = DistillMatch(preset("tiny"))
+    path = _save(trained, tmp_path / "paper_fine.pt")
+    pointwise = preset("tiny")
+    pointwise.fine.attention = "none"
+    cfg = tiny_train_config(tmp_path / "run", model=to_dict(pointwise), init_weights=str(path))
+    with pytest.raises(CheckpointError, match="fine.pointwise_layers"):
+        Trainer(cfg, quiet=True)
+    cfg = tiny_train_config(tmp_path / "run2", model=to_dict(pointwise), init_weights=str(path),
+                            init_weights_fresh=["fine.pointwise_layers."])
+    with pytest.raises(CheckpointError, match="fine.slot_embedding"):  # 35 slots in the checkpoint, 25 here
+        Trainer(cfg, quiet=True)
+    cfg = tiny_train_config(tmp_path / "run3", model=to_dict(pointwise), init_weights=str(path),
+                            init_weights_fresh=["fine.pointwise_layers.", "fine.slot_embedding"])
+    model = Trainer(cfg, quiet=True).model
+    source = trained.state_dict()
+    for name, value in model.state_dict().items():
+        if name.startswith(("fine.pointwise_layers.", "fine.slot_embedding")):
+            assert name not in source or value.shape != source[name].shape
+        else:
+            assert torch.equal(value, source[name]), name
+
+
 @pytest.mark.parametrize("frozen, message", [(["texture"], "choose from"),
                                              (["backbone", "student", "cefg", "stfa", "coarse", "fine"],
                                               "nothing would train")])

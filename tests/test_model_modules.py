@@ -1,4 +1,6 @@
 """Shapes and dtypes at every module boundary (tiny config), gradient flow, frozen teacher."""
+import copy
+
 import pytest
 import torch
 
@@ -14,6 +16,13 @@ B, H, W = 2, 96, 128
 def tiny():
     torch.manual_seed(0)
     return preset("tiny")
+
+
+def with_fine_attention(cfg, attention: str):
+    """A copy of ``cfg`` (the fixture is shared by the module) with another fine.attention."""
+    cfg = copy.deepcopy(cfg)
+    cfg.fine.attention = attention
+    return cfg
 
 
 def test_module_boundary_shapes(tiny):
@@ -92,8 +101,9 @@ def test_eager_and_static_outputs(tiny):
     assert (out["keypoints0"] - anchor).abs().max() <= 6.0 + 1e-4
 
 
-def test_gradients_reach_every_trainable_parameter(tiny, synthetic_homography_batch):
-    model = DistillMatch(tiny).train()
+@pytest.mark.parametrize("fine_attention", ["self_cross", "cross", "none"])
+def test_gradients_reach_every_trainable_parameter(tiny, synthetic_homography_batch, fine_attention):
+    model = DistillMatch(with_fine_attention(tiny, fine_attention)).train()
     teacher_like = torch.randn(2 * B, tiny.student.out_dim, H // 8, W // 8)
     terms, _, sup = supervised_forward(model, synthetic_homography_batch, _loss_cfg(), 64, 0,
                                        teacher_features=teacher_like)
@@ -226,9 +236,11 @@ def test_fine_windows_are_the_projected_maps_windows_zero_padded():
         assert (got[0, 0] == 0).all()  # the top-left cell's window corner lies outside the map
 
 
-def test_last_fine_layer_needs_only_the_window_queries(tiny):
+@pytest.mark.parametrize("fine_attention", ["self_cross", "cross"])
+def test_last_fine_layer_needs_only_the_window_queries(tiny, fine_attention):
     """The fine stage's output equals running its last cross layer on all 35 tokens and slicing."""
-    model = DistillMatch(tiny).eval()
+    model = DistillMatch(with_fine_attention(tiny, fine_attention)).eval()
+    assert len(model.fine.self_layers) == (1 if fine_attention == "self_cross" else 0)
     fine = model.fine
     x0, x1 = torch.rand(1, 1, H, W), torch.rand(1, 1, H, W)
     ids = torch.tensor([14, 30, 45])
@@ -239,12 +251,48 @@ def test_last_fine_layer_needs_only_the_window_queries(tiny):
         out = model._fine(feats, b_ids, ids, ids.flip(0))
         t0 = fine._tokens(feats["half0"], feats["quarter0"], feats["coarse_tokens0"], b_ids, ids, grid_w)
         t1 = fine._tokens(feats["half1"], feats["quarter1"], feats["coarse_tokens1"], b_ids, ids.flip(0), grid_w)
-        for self_layer, cross_layer in zip(fine.self_layers, fine.cross_layers):
-            t0, t1 = self_layer(t0, t0), self_layer(t1, t1)
+        for layer, cross_layer in enumerate(fine.cross_layers):
+            if fine_attention == "self_cross":
+                t0, t1 = fine.self_layers[layer](t0, t0), fine.self_layers[layer](t1, t1)
             t0, t1 = cross_layer(t0, t1), cross_layer(t1, t0)
         n = fine.window ** 2
         sim = torch.einsum("mad,mbd->mab", fine.out_proj(t0[:, -n:]), fine.out_proj(t1[:, -n:]))
     assert torch.allclose(out["fine_sim"], sim / fine.out_proj.out_features / fine.temperature, atol=1e-5)
+
+
+def test_fine_stage_without_attention_sees_neither_the_quarter_map_nor_the_other_window(tiny):
+    """fine.attention "none": image 0's window features depend on image 0's 1/2 map and coarse token
+    only (no 1/4 window, no attention to image 1), so the similarity row of a window-0 element changes
+    with image 1 only through image 1's own features."""
+    model = DistillMatch(with_fine_attention(tiny, "none")).eval()
+    fine = model.fine
+    assert fine.quarter_proj is None and not fine.self_layers and not fine.cross_layers
+    assert len(fine.pointwise_layers) == model.cfg.fine.num_layers
+    x0, x1 = torch.rand(1, 1, H, W), torch.rand(1, 1, H, W)
+    ids = torch.tensor([14, 30, 45])
+    b_ids = torch.zeros_like(ids)
+    with torch.no_grad():
+        feats = model.extract(x0, x1)
+        out = model._fine(feats, b_ids, ids, ids.flip(0))
+        assert out["fine_sim"].shape == (3, 25, 25) and out["keypoints1"].shape == (3, 2)
+        scrambled = dict(feats, quarter0=torch.randn_like(feats["quarter0"]),
+                         quarter1=torch.randn_like(feats["quarter1"]))
+        assert torch.equal(model._fine(scrambled, b_ids, ids, ids.flip(0))["fine_sim"], out["fine_sim"])
+        # The similarity rebuilt from each image's own tokens alone: nothing crosses between the windows.
+        t0 = fine._tokens(feats["half0"], None, feats["coarse_tokens0"], b_ids, ids, int(feats["grid"][1]))
+        for block in fine.pointwise_layers:
+            t0 = block(t0)
+        w0 = fine.out_proj(t0)
+        t1 = fine._tokens(feats["half1"], None, feats["coarse_tokens1"], b_ids, ids.flip(0), int(feats["grid"][1]))
+        for block in fine.pointwise_layers:
+            t1 = block(t1)
+        sim = torch.einsum("mad,mbd->mab", w0, fine.out_proj(t1)) / w0.shape[-1] / fine.temperature
+    assert torch.allclose(out["fine_sim"], sim, atol=1e-5)
+
+
+def test_unknown_fine_attention_is_refused(tiny):
+    with pytest.raises(ValueError, match="fine.attention"):
+        DistillMatch(with_fine_attention(tiny, "local"))
 
 
 def test_refine_off_gives_cell_anchors_at_inference_and_still_trains_the_fine_stage(tiny, synthetic_homography_batch):

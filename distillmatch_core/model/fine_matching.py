@@ -7,6 +7,10 @@ self- and cross-attention, the two 5x5 sets give a 25x25 similarity S^f, and a
 double softmax gives P^f. The best (a, b) pair (TopK k=1, not ArgMax) above
 theta_f is the fine match; SRM adds sub-pixel offsets.
 
+``FineMatchingConfig.attention`` (not the paper's design unless "self_cross") trades that context for CPU
+time: "cross" drops the self-attention, "none" all attention (the 5x5 tokens, each plus its cell's coarse
+token, pass pointwise MLPs; no 1/4 window).
+
 ``FineMatchingConfig.head = "expectation"`` (not the paper's head) is LoFTR's instead: the centre
 element of window 0 (the cell anchor itself) is correlated with the 25 elements of window 1 and the
 keypoint in image 1 is the heatmap's expectation. A 25-way soft-argmax degrades gracefully when the
@@ -98,6 +102,19 @@ def gather_windows(feat: torch.Tensor, b_ids: torch.Tensor, ids: torch.Tensor, g
     return projected * inside[..., None].to(projected.dtype)
 
 
+class PointwiseBlock(nn.Module):
+    """(M, n, d) -> (M, n, d): x + LayerNorm(MLP(x)), each token on its own (``fine.attention`` "none")."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.ReLU(inplace=True),
+                                 nn.Linear(2 * d_model, d_model))
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.norm(self.mlp(x))
+
+
 class FineMatching(nn.Module):
     def __init__(self, cfg: FineMatchingConfig, half_channels: int, quarter_channels: int, coarse_dim: int):
         super().__init__()
@@ -107,15 +124,21 @@ class FineMatching(nn.Module):
         if self.window not in (1, 3, 5, 7):
             # gather_windows takes a window from the 2x2 tiles of 1/8 cells around it (4 px at 1/2).
             raise ValueError(f"fine.window_size must be 1, 3, 5 or 7 (the paper: 5), got {self.window}")
+        if cfg.attention not in ("self_cross", "cross", "none"):
+            raise ValueError(f"fine.attention must be 'self_cross', 'cross' or 'none', not {cfg.attention!r}")
         self.half_proj = nn.Conv2d(half_channels, d, 1)
-        self.quarter_proj = nn.Conv2d(quarter_channels, d, 1)
         self.coarse_proj = nn.Linear(coarse_dim, d)
-        n_tokens = 1 + 9 + self.window ** 2
+        # Without attention the 1/4 window's tokens could not reach the 1/2 window's, so it is not built.
+        self.quarter_proj = nn.Conv2d(quarter_channels, d, 1) if cfg.attention != "none" else None
+        n_tokens = self.window ** 2 + (0 if self.quarter_proj is None else 1 + 9)
         self.slot_embedding = nn.Parameter(torch.zeros(1, n_tokens, d))
         nn.init.trunc_normal_(self.slot_embedding, std=0.02)
-        self.self_layers = nn.ModuleList([AttentionLayer(d, cfg.num_heads, "softmax") for _ in range(cfg.num_layers)])
+        attention_layers = 0 if cfg.attention == "none" else cfg.num_layers
+        self.self_layers = nn.ModuleList([AttentionLayer(d, cfg.num_heads, "softmax")
+                                          for _ in range(attention_layers if cfg.attention == "self_cross" else 0)])
         self.cross_layers = nn.ModuleList([AttentionLayer(d, cfg.num_heads, "softmax")
-                                           for _ in range(cfg.num_layers)])
+                                           for _ in range(attention_layers)])
+        self.pointwise_layers = nn.ModuleList([PointwiseBlock(d) for _ in range(cfg.num_layers - attention_layers)])
         self.out_proj = nn.Linear(d, d)
         self.temperature = 0.1
         if cfg.head not in ("double_softmax", "expectation"):
@@ -124,10 +147,14 @@ class FineMatching(nn.Module):
         self.subpixel = SubpixelRefinement(d, cfg.subpixel_hidden) if cfg.head == "double_softmax" else None
 
     def _tokens(self, half, quarter, coarse_tokens, b_ids, ids, grid_w):
+        """-> (M, n_tokens, d): [coarse token, 3x3 at 1/4, window at 1/2], or with ``attention`` "none"
+        the 1/2 window's tokens plus the coarse token."""
         c = self.coarse_proj(coarse_tokens.reshape(-1, coarse_tokens.shape[-1])[b_ids * coarse_tokens.shape[1] + ids])
-        q = gather_windows(quarter, b_ids, ids, grid_w, 3, 2, self.quarter_proj)
         h = gather_windows(half, b_ids, ids, grid_w, self.window, 4, self.half_proj)
-        return torch.cat([c[:, None], q, h], dim=1) + self.slot_embedding  # (M, 35, d)
+        if self.quarter_proj is None:
+            return h + c[:, None] + self.slot_embedding
+        q = gather_windows(quarter, b_ids, ids, grid_w, 3, 2, self.quarter_proj)
+        return torch.cat([c[:, None], q, h], dim=1) + self.slot_embedding
 
     def forward(self, half0: torch.Tensor, half1: torch.Tensor, quarter0: torch.Tensor, quarter1: torch.Tensor,
                 coarse_tokens0: torch.Tensor, coarse_tokens1: torch.Tensor, b_ids: torch.Tensor,
@@ -139,13 +166,16 @@ class FineMatching(nn.Module):
         t0 = self._tokens(half0, quarter0, coarse_tokens0, b_ids, i_ids, grid_w0)
         t1 = self._tokens(half1, quarter1, coarse_tokens1, b_ids, j_ids, grid_w1)
         n = self.window ** 2
-        last = len(self.self_layers) - 1
-        for layer, (self_layer, cross_layer) in enumerate(zip(self.self_layers, self.cross_layers)):
-            t0, t1 = self_layer(t0, t0), self_layer(t1, t1)
+        last = len(self.cross_layers) - 1
+        for layer, cross_layer in enumerate(self.cross_layers):
+            if self.self_layers:
+                t0, t1 = self.self_layers[layer](t0, t0), self.self_layers[layer](t1, t1)
             # Only the 1/2 windows' tokens leave the last layer: their queries suffice there (the
             # other 10 tokens still serve as keys), 10/35 of that layer's per-token work saved.
             q0, q1 = (t0[:, -n:], t1[:, -n:]) if layer == last else (t0, t1)
             t0, t1 = cross_layer(q0, t1), cross_layer(q1, t0)
+        for block in self.pointwise_layers:
+            t0, t1 = block(t0), block(t1)
         w0 = self.out_proj(t0)
         w1 = self.out_proj(t1)
         d = w0.shape[-1]

@@ -71,6 +71,10 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0 = torch default
     # Load weights (not optimiser state) from a checkpoint before step 0, e.g. to fine-tune.
     init_weights: str = ""
+    # Parameter-name prefixes (e.g. "fine.pointwise_layers.") that may be missing from init_weights or
+    # have another shape there: they keep their fresh initialisation. Every other parameter must load,
+    # so a wrong checkpoint still fails at once. For a redesigned stage on trained weights.
+    init_weights_fresh: List[str] = field(default_factory=list)
     # Top-level modules of DistillMatch (backbone, student, cefg, stfa, coarse, fine) that do not
     # train: no gradient, no optimiser state, BatchNorm kept in eval mode. E.g. train a new fine
     # head on a trained coarse matcher without moving its coarse matches.

@@ -124,19 +124,28 @@ class Trainer:
     def _load_init_weights(self, path: Path) -> None:
         """Weights of another run as the start. Parameters the checkpoint has and this model lacks are
         dropped (e.g. the paper head's SRM when fine-tuning the expectation head); every parameter
-        this model has must be in the checkpoint with the same shape."""
+        this model has must be in the checkpoint with the same shape, except those under the prefixes of
+        ``init_weights_fresh``, which keep their initialisation when missing or of another shape."""
         pretrained, _, _ = load_model(path)
-        try:
-            result = self.model.load_state_dict(pretrained.state_dict(), strict=False)
-        except RuntimeError:
-            result = None
-        if result is None or result.missing_keys:
-            missing = "" if result is None else f" (it lacks {', '.join(result.missing_keys[:4])} ...)"
+        source, own = pretrained.state_dict(), self.model.state_dict()
+        fresh = tuple(self.cfg.init_weights_fresh)
+        unloadable = [k for k in own if k not in source or source[k].shape != own[k].shape]
+        refused = [k for k in unloadable if not (fresh and k.startswith(fresh))]
+        if refused:
             raise CheckpointError(f"init_weights {path} was trained with another model config than "
-                                  f"{self.cfg.model}{missing}")
-        if result.unexpected_keys and self.ctx.is_main and not self.quiet:
-            print(f"init_weights: dropped {len(result.unexpected_keys)} tensors this model does not have "
-                  f"({', '.join(sorted({k.rsplit('.', 2)[0] for k in result.unexpected_keys}))})", flush=True)
+                                  f"{self.cfg.model} (it lacks, or has another shape for, {', '.join(refused[:4])}"
+                                  f"{' ...' if len(refused) > 4 else ''}; init_weights_fresh names parameters "
+                                  "that may start fresh)")
+        self.model.load_state_dict({k: v for k, v in source.items() if k in own and k not in unloadable},
+                                   strict=False)
+        if self.ctx.is_main and not self.quiet:
+            dropped = [k for k in source if k not in own]
+            if dropped:
+                print(f"init_weights: dropped {len(dropped)} tensors this model does not have "
+                      f"({', '.join(sorted({k.rsplit('.', 2)[0] for k in dropped}))})", flush=True)
+            if unloadable:
+                print(f"init_weights: {len(unloadable)} tensors start fresh ({', '.join(unloadable[:6])}"
+                      f"{' ...' if len(unloadable) > 6 else ''})", flush=True)
 
     def trainable_parameters(self) -> List[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
