@@ -3,6 +3,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from distillmatch_core.config import preset
 from distillmatch_core.model.coarse_matching import confidence_from_similarity
@@ -216,7 +217,6 @@ def test_shared_transfer_loads_non_shared_weights_keeping_transfer_b(tiny):
 
 def test_fine_windows_are_the_projected_maps_windows_zero_padded():
     """gather_windows (gather M windows, then project) == project the whole map, zero-pad, unfold, pick."""
-    import torch.nn.functional as F
 
     from distillmatch_core.model.fine_matching import gather_windows
 
@@ -326,6 +326,42 @@ def test_column_max_in_export_form_equals_amax(monkeypatch):
     monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
     for rows in (4800, 3468, 867, 65, 96, 1):  # 544x408 has 3468 cells: odd after two halvings
         assert torch.equal(coarse_matching.column_max(conf[:, :rows]), conf[:, :rows].amax(dim=1))
+
+
+@pytest.mark.parametrize("temperature", [0.05, 1.0])  # peaked (many mutual rows) and flat (few)
+def test_mutual_rows_from_maxima_equal_the_argmax_definition(temperature):
+    """Mutual nearest neighbours found without an argmax pass: the same rows, columns and maxima as
+    row argmax + "the chosen column's maximum is this row's"."""
+    from distillmatch_core.model.coarse_matching import mutual_rows_from_maxima
+
+    torch.manual_seed(0)
+    d0 = F.normalize(torch.randn(2, 300, 16), dim=-1)
+    d1 = F.normalize(torch.cat([d0[:, :200] + 0.3 * torch.randn(2, 200, 16), torch.randn(2, 150, 16)], 1), dim=-1)
+    conf = confidence_from_similarity(d0 @ d1.transpose(1, 2) / temperature, "dual_softmax")  # (2, 300, 350)
+    col_val = conf.amax(dim=1)
+    ref_val, ref_idx = conf.max(dim=2)
+    ref_mutual = ref_val >= torch.gather(col_val, 1, ref_idx)
+    row_val, row_idx, mutual = mutual_rows_from_maxima(conf, col_val)
+    assert torch.equal(row_val, ref_val) and torch.equal(mutual, ref_mutual)
+    assert torch.equal(row_idx[mutual], ref_idx[ref_mutual])
+    assert 0 < int(mutual.sum()) < mutual.numel()
+
+
+def test_mutual_rows_from_maxima_with_saturated_confidences():
+    """Confident matches saturate to one float value (1.0 in float32): many columns share their maximum,
+    and every one of those matches must still be found."""
+    from distillmatch_core.model.coarse_matching import mutual_rows_from_maxima
+
+    torch.manual_seed(0)
+    conf = torch.rand(1, 40, 50) * 0.5
+    rows, cols = torch.randperm(40)[:12], torch.randperm(50)[:12]
+    conf[0, rows, cols] = 1.0
+    conf[0, rows[0], cols[1]] = 0.9  # not a maximum of its row or column: changes nothing
+    col_val = conf.amax(dim=1)
+    row_val, row_idx, mutual = mutual_rows_from_maxima(conf, col_val)
+    assert mutual[0, rows].all() and torch.equal(row_idx[0, rows], cols) and (row_val[0, rows] == 1.0).all()
+    ref_val, ref_idx = conf.max(dim=2)  # the other mutual rows: those of the random rest
+    assert torch.equal(mutual, ref_val >= torch.gather(col_val, 1, ref_idx))
 
 
 @pytest.mark.parametrize("window", [4, 9])

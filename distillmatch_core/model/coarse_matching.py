@@ -90,18 +90,42 @@ def column_max(conf: torch.Tensor) -> torch.Tensor:
     return conf.amax(dim=1)
 
 
+def mutual_rows_from_maxima(conf: torch.Tensor, col_val: torch.Tensor):
+    """conf (B, L0, L1), its column maxima col_val (B, L1) -> row maxima (B, L0), their columns (B, L0) and
+    whether each row's maximum is also its column's (B, L0): the mutual nearest neighbours.
+
+    Without an index pass over the matrix: row i is mutual with column j exactly when its maximum equals
+    column j's maximum and conf[i, j] holds it, so j is found by looking the row maximum up among the L1
+    column maxima and confirmed with one gather. On a CPU ``amax`` is ~4x faster than ``max`` with indices
+    (4800^2: 6.6 ms against 25.6 ms). Confident matches saturate: many columns can share one maximum (e.g.
+    1.0), so a row whose lookup lands on another column of its value gets a real argmax (few rows). Rows
+    that are not mutual get an arbitrary column. Where a row's maximum itself is tied between columns, the
+    column may differ from ``max``'s first index; both are mutual nearest neighbours then.
+    """
+    row_val = conf.amax(dim=2)
+    sorted_col, order = col_val.sort(dim=1)
+    pos = torch.searchsorted(sorted_col, row_val).clamp_(max=col_val.shape[1] - 1)
+    row_idx = torch.gather(order, 1, pos)
+    hit = torch.gather(sorted_col, 1, pos) == row_val
+    holds = torch.gather(conf, 2, row_idx[..., None])[..., 0] == row_val
+    b_ids, r_ids = torch.nonzero(hit & ~holds, as_tuple=True)
+    if len(b_ids):
+        row_idx[b_ids, r_ids] = conf[b_ids, r_ids].argmax(dim=1)
+    mutual = torch.gather(col_val, 1, row_idx) == row_val
+    return row_val, row_idx, mutual
+
+
 def select_coarse_matches(conf: torch.Tensor, grid0: tuple, grid1: tuple, threshold: float, border: int,
                           max_matches: Optional[int] = None) -> CoarseMatches:
     """conf (B, L0, L1) -> CoarseMatches with K = max_matches (or L0) rows."""
     b, l0, l1 = conf.shape
+    col_val = column_max(conf)  # (B, L1)
     if torch.onnx.is_in_onnx_export():
         row_val, row_idx = conf.topk(1, dim=2)  # (B, L0, 1): TopK not ArgMax (ORT CUDA fallback)
         row_val, row_idx = row_val[..., 0], row_idx[..., 0]
+        mutual = row_val >= torch.gather(col_val, 1, row_idx)  # the chosen column's best score
     else:
-        row_val, row_idx = conf.max(dim=2)  # same result; eager max is ~1.6x faster than topk on CPU
-    col_val = column_max(conf)  # (B, L1)
-    col_at_row = torch.gather(col_val, 1, row_idx)  # best score of the chosen column
-    mutual = row_val >= col_at_row
+        row_val, row_idx, mutual = mutual_rows_from_maxima(conf, col_val)
     ok0 = border_mask(grid0[0], grid0[1], border, conf.device)[None].expand(b, -1)
     ok1 = torch.gather(border_mask(grid1[0], grid1[1], border, conf.device)[None].expand(b, -1), 1, row_idx)
     valid = mutual & ok0 & ok1 & (row_val > threshold)
