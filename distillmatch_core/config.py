@@ -113,7 +113,8 @@ class FineMatchingConfig:
     num_layers: int = 1  # each layer = self + cross over the concatenated windows (see ``attention``)
     # What each fine layer is. "self_cross" (the paper): self-attention over the concatenated 1x1 / 3x3 / 5x5
     # windows, then cross-attention to the other image's. "cross": cross-attention only (the 1/2 window's
-    # tokens query the other image's windows). "none": no attention; each 1/2-window token gets its cell's
+    # tokens query the other image's windows). "cross_one_way": only image 1's window queries image 0's (image 0's
+    # tokens are used as projected). "none": no attention; each 1/2-window token gets its cell's
     # coarse token added and passes ``num_layers`` pointwise MLP blocks, and the 1/4 window is not used.
     # The cheaper choices are for CPU budgets: the stage's cost grows with the number of matches
     # (docs/benchmarks.md has the measured times).

@@ -135,7 +135,7 @@ def test_coarse_only_export_leaves_the_fine_stage_out(tmp_path, capsys):
     assert k0.shape == (1, 48, 2) and np.array_equal(k0 % 8, 0 * k0) and np.array_equal(k1 % 8, 0 * k1)
 
 
-@pytest.mark.parametrize("attention", ["cross", "none"])
+@pytest.mark.parametrize("attention", ["cross", "cross_one_way", "none"])
 def test_cheaper_fine_stages_export_and_match_eager(tmp_path, attention):
     """The CPU-budget fine stages (fine.attention) export, and ONNX Runtime gives eager match_static's
     keypoints (coarse threshold 0, so random weights still fill the slots)."""

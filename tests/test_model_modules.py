@@ -102,7 +102,7 @@ def test_eager_and_static_outputs(tiny):
     assert (out["keypoints0"] - anchor).abs().max() <= 6.0 + 1e-4
 
 
-@pytest.mark.parametrize("fine_attention", ["self_cross", "cross", "none"])
+@pytest.mark.parametrize("fine_attention", ["self_cross", "cross", "cross_one_way", "none"])
 def test_gradients_reach_every_trainable_parameter(tiny, synthetic_homography_batch, fine_attention):
     model = DistillMatch(with_fine_attention(tiny, fine_attention)).train()
     teacher_like = torch.randn(2 * B, tiny.student.out_dim, H // 8, W // 8)
@@ -236,9 +236,10 @@ def test_fine_windows_are_the_projected_maps_windows_zero_padded():
         assert (got[0, 0] == 0).all()  # the top-left cell's window corner lies outside the map
 
 
-@pytest.mark.parametrize("fine_attention", ["self_cross", "cross"])
+@pytest.mark.parametrize("fine_attention", ["self_cross", "cross", "cross_one_way"])
 def test_last_fine_layer_needs_only_the_window_queries(tiny, fine_attention):
-    """The fine stage's output equals running its last cross layer on all 35 tokens and slicing."""
+    """The fine stage's output equals running its last cross layer on all 35 tokens and slicing (one way:
+    image 0's tokens skip the cross layer)."""
     model = DistillMatch(with_fine_attention(tiny, fine_attention)).eval()
     assert len(model.fine.self_layers) == (1 if fine_attention == "self_cross" else 0)
     fine = model.fine
@@ -254,7 +255,7 @@ def test_last_fine_layer_needs_only_the_window_queries(tiny, fine_attention):
         for layer, cross_layer in enumerate(fine.cross_layers):
             if fine_attention == "self_cross":
                 t0, t1 = fine.self_layers[layer](t0, t0), fine.self_layers[layer](t1, t1)
-            t0, t1 = cross_layer(t0, t1), cross_layer(t1, t0)
+            t0, t1 = (t0 if fine_attention == "cross_one_way" else cross_layer(t0, t1)), cross_layer(t1, t0)
         n = fine.window ** 2
         sim = torch.einsum("mad,mbd->mab", fine.out_proj(t0[:, -n:]), fine.out_proj(t1[:, -n:]))
     assert torch.allclose(out["fine_sim"], sim / fine.out_proj.out_features / fine.temperature, atol=1e-5)

@@ -8,7 +8,8 @@ double softmax gives P^f. The best (a, b) pair (TopK k=1, not ArgMax) above
 theta_f is the fine match; SRM adds sub-pixel offsets.
 
 ``FineMatchingConfig.attention`` (not the paper's design unless "self_cross") trades that context for CPU
-time: "cross" drops the self-attention, "none" all attention (the 5x5 tokens, each plus its cell's coarse
+time: "cross" drops the self-attention, "cross_one_way" also image 0's cross-attention (image 1's window attends to
+image 0's tokens, image 0's are used as projected), "none" all attention (the 5x5 tokens, each plus its cell's coarse
 token, pass pointwise MLPs; no 1/4 window).
 
 ``FineMatchingConfig.head = "expectation"`` (not the paper's head) is LoFTR's instead: the centre
@@ -124,8 +125,9 @@ class FineMatching(nn.Module):
         if self.window not in (1, 3, 5, 7):
             # gather_windows takes a window from the 2x2 tiles of 1/8 cells around it (4 px at 1/2).
             raise ValueError(f"fine.window_size must be 1, 3, 5 or 7 (the paper: 5), got {self.window}")
-        if cfg.attention not in ("self_cross", "cross", "none"):
-            raise ValueError(f"fine.attention must be 'self_cross', 'cross' or 'none', not {cfg.attention!r}")
+        if cfg.attention not in ("self_cross", "cross", "cross_one_way", "none"):
+            raise ValueError(f"fine.attention must be 'self_cross', 'cross', 'cross_one_way' or 'none', "
+                             f"not {cfg.attention!r}")
         self.half_proj = nn.Conv2d(half_channels, d, 1)
         self.coarse_proj = nn.Linear(coarse_dim, d)
         # Without attention the 1/4 window's tokens could not reach the 1/2 window's, so it is not built.
@@ -173,7 +175,7 @@ class FineMatching(nn.Module):
             # Only the 1/2 windows' tokens leave the last layer: their queries suffice there (the
             # other 10 tokens still serve as keys), 10/35 of that layer's per-token work saved.
             q0, q1 = (t0[:, -n:], t1[:, -n:]) if layer == last else (t0, t1)
-            t0, t1 = cross_layer(q0, t1), cross_layer(q1, t0)
+            t0, t1 = (q0 if self.cfg.attention == "cross_one_way" else cross_layer(q0, t1)), cross_layer(q1, t0)
         for block in self.pointwise_layers:
             t0, t1 = block(t0), block(t1)
         w0 = self.out_proj(t0)
