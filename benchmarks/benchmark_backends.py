@@ -23,6 +23,11 @@ finds more.
 
 The static ONNX graphs are exported first, in this process, into ``--work-dir``.
 Run it on an otherwise idle machine: a training job on the same cores inflates every number.
+
+``--rounds N`` runs the whole sequence (SIFT, then every configuration) N times and reports, per
+configuration, the median over rounds of its median latency and of its ratio to the SIFT time of the
+same round, with the ratio's range. On a shared VM the speed of the whole machine drifts by 10-40 %
+between minutes, and a ratio to a SIFT time measured minutes earlier inherits that drift.
 """
 from __future__ import annotations
 
@@ -230,6 +235,30 @@ def format_table(results: List[Measurement], sift_size: Optional[Tuple[int, int]
     return "\n".join(lines)
 
 
+def sift_reference(results: List[Measurement], size: Tuple[int, int]) -> float:
+    return next((r.median_ms for r in results if r.method == "sift" and r.size == size), 0.0)
+
+
+def format_rounds_table(rounds: List[List[Measurement]], sift_size: Optional[Tuple[int, int]] = None) -> str:
+    """Each round: the same configurations in the same order. Per configuration: median over rounds of the
+    median latency, of the ratio to the same round's SIFT (at ``sift_size``, or at the row's own size), and
+    the ratio's min-max over rounds."""
+    ratio_header = "x SIFT" if sift_size is None else f"x SIFT {sift_size[1]}x{sift_size[0]}"
+    lines = [f"| method | input (WxH) | median ms | {ratio_header} (median of rounds) | x SIFT range | "
+             "peak RSS MB | matches |", "|---|---|--:|--:|--:|--:|--:|"]
+    for index, first in enumerate(rounds[0]):
+        rows = [results[index] for results in rounds]
+        ratios = []
+        for results, row in zip(rounds, rows):
+            reference = sift_reference(results, sift_size or row.size)
+            ratios.append(row.median_ms / reference if reference > 0 else float("nan"))
+        name = "SIFT + ratio test" if first.method == "sift" else f"distillmatch {first.weights_name} ({first.method})"
+        lines.append(f"| {name} | {first.size[1]}x{first.size[0]} | {statistics.median(r.median_ms for r in rows):.1f} | "
+                     f"{statistics.median(ratios):.2f} | {min(ratios):.2f}-{max(ratios):.2f} | "
+                     f"{max(r.peak_rss_mb for r in rows):.0f} | {first.matches} |")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="default", help="DistillMatch checkpoint (.pt); default: packaged")
@@ -249,6 +278,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "(default: SIFT at each network size)")
     parser.add_argument("--work-dir", type=Path, default=None, help="where the ONNX exports go (default: temp)")
     parser.add_argument("--nice", type=int, default=0, help="run each measurement under nice -n N")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every configuration this many times, interleaved; ratios to each round's SIFT")
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child process
     args = parser.parse_args(argv)
@@ -262,6 +293,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from distillmatch_core.data.splits import load_split
     from distillmatch_core.export.onnx_export import OnnxExportOptions, export_onnx
 
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.repeats < 5:
         print(f"note: --repeats {args.repeats} is a smoke run; use >= 5 for figures", file=sys.stderr)
     pair = load_split("dev")[args.pair]
@@ -273,37 +306,44 @@ def main(argv: Optional[List[str]] = None) -> int:
     weights_list = [resolve_benchmark_weights(w.strip(), work_dir) for w in args.weights.split(",") if w.strip()]
     print(f"pair {pair.key}; weights {', '.join(map(str, weights_list))}; {machine_summary(args.threads)}")
 
-    results: List[Measurement] = []
+    specs: List[MeasureSpec] = []
     for size, weights in [(s, None) for s in sift_sizes] + [(s, w) for s in sizes for w in weights_list]:
         h, w = size
         if weights is None:  # SIFT once per size, first
-            specs = [MeasureSpec("sift", "", size, str(pair.visible_path), str(pair.infrared_path), args.threads,
-                                 args.warmup, args.repeats)]
-        else:
-            specs = []
-        if weights is not None and "torch" in backends:
+            specs.append(MeasureSpec("sift", "", size, str(pair.visible_path), str(pair.infrared_path),
+                                     args.threads, args.warmup, args.repeats))
+            continue
+        if "torch" in backends:
             specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
                                      args.threads, args.warmup, args.repeats, args.torch_max_matches,
                                      args.coarse_only))
-        if weights is not None and "onnxruntime" in backends:
+        if "onnxruntime" in backends:
             suffix = "_coarse" if args.coarse_only else ""
             onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}{suffix}.onnx"
             export_onnx(weights, onnx_path, OnnxExportOptions(input_size=size, max_matches=args.max_matches,
                                                               refine=False if args.coarse_only else None))
             specs.append(MeasureSpec("onnxruntime", str(onnx_path), size, str(pair.visible_path),
                                      str(pair.infrared_path), args.threads, args.warmup, args.repeats))
+
+    rounds: List[List[Measurement]] = []
+    for round_index in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {round_index + 1}/{args.rounds}", flush=True)
+        results: List[Measurement] = []
         for spec in specs:
             result = measure_in_subprocess(spec, args.nice)
-            print(f"  {spec.method:12s} {w}x{h}: median {result.median_ms:.1f} ms, peak RSS "
+            print(f"  {spec.method:12s} {spec.size[1]}x{spec.size[0]}: median {result.median_ms:.1f} ms, peak RSS "
                   f"{result.peak_rss_mb:.0f} MB, {result.matches} matches", flush=True)
             results.append(result)
+        rounds.append(results)
 
     print()
-    print(format_table(results, sift_size))
+    print(format_table(rounds[0], sift_size) if len(rounds) == 1 else format_rounds_table(rounds, sift_size))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine_summary(args.threads), "pair": pair.key,
                                          "weights": [str(w) for w in weights_list],
-                                         "results": [asdict(r) for r in results]},
+                                         "results": [asdict(r) for r in rounds[0]],
+                                         "rounds": [[asdict(r) for r in results] for results in rounds]},
                                         indent=2))
     return 0
 

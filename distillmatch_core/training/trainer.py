@@ -130,7 +130,7 @@ class Trainer:
         source, own = pretrained.state_dict(), self.model.state_dict()
         fresh = tuple(self.cfg.init_weights_fresh)
         unloadable = [k for k in own if k not in source or source[k].shape != own[k].shape]
-        refused = [k for k in unloadable if not (fresh and k.startswith(fresh))]
+        refused = [k for k in unloadable if not k.startswith(fresh)]  # startswith(()) is False
         if refused:
             raise CheckpointError(f"init_weights {path} was trained with another model config than "
                                   f"{self.cfg.model} (it lacks, or has another shape for, {', '.join(refused[:4])}"
