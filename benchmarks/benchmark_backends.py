@@ -218,42 +218,45 @@ def machine_summary(threads: int) -> str:
             f"Python {platform.python_version()}, {', '.join(versions)}")
 
 
+def row_name(r: Measurement) -> str:
+    return "SIFT + ratio test" if r.method == "sift" else f"distillmatch {r.weights_name} ({r.method})"
+
+
+def sift_ratio(row: Measurement, results: List[Measurement], sift_size: Optional[Tuple[int, int]]) -> float:
+    """``row``'s median over SIFT's among ``results`` (one run or round), at ``sift_size`` or the row's own
+    size; NaN where SIFT was not timed."""
+    size = sift_size or row.size
+    reference = next((r.median_ms for r in results if r.method == "sift" and r.size == size), 0.0)
+    return row.median_ms / reference if reference > 0 else float("nan")
+
+
+def ratio_header(sift_size: Optional[Tuple[int, int]]) -> str:
+    return "x SIFT" if sift_size is None else f"x SIFT {sift_size[1]}x{sift_size[0]}"
+
+
 def format_table(results: List[Measurement], sift_size: Optional[Tuple[int, int]] = None) -> str:
     """``sift_size`` (H, W): every ratio is to SIFT at that size; None: to SIFT at the row's own size."""
-    sift = {r.size: r.median_ms for r in results if r.method == "sift"}
-    ratio_header = "x SIFT" if sift_size is None else f"x SIFT {sift_size[1]}x{sift_size[0]}"
-    lines = [f"| method | input (WxH) | median ms | p90 ms | network ms | {ratio_header} | peak RSS MB | load s | "
+    lines = [f"| method | input (WxH) | median ms | p90 ms | network ms | {ratio_header(sift_size)} | peak RSS MB | load s | "
              "matches |",
              "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for r in results:
-        name = "SIFT + ratio test" if r.method == "sift" else f"distillmatch {r.weights_name} ({r.method})"
-        reference = sift.get(sift_size or r.size, 0.0)
-        ratio = r.median_ms / reference if reference > 0 else float("nan")
+        ratio = sift_ratio(r, results, sift_size)
         network = f"{r.network_ms:.1f}" if r.network_ms is not None else "-"
-        lines.append(f"| {name} | {r.size[1]}x{r.size[0]} | {r.median_ms:.1f} | {r.p90_ms:.1f} | {network} | "
+        lines.append(f"| {row_name(r)} | {r.size[1]}x{r.size[0]} | {r.median_ms:.1f} | {r.p90_ms:.1f} | {network} | "
                      f"{ratio:.2f} | {r.peak_rss_mb:.0f} | {r.load_s:.2f} | {r.matches} |")
     return "\n".join(lines)
-
-
-def sift_reference(results: List[Measurement], size: Tuple[int, int]) -> float:
-    return next((r.median_ms for r in results if r.method == "sift" and r.size == size), 0.0)
 
 
 def format_rounds_table(rounds: List[List[Measurement]], sift_size: Optional[Tuple[int, int]] = None) -> str:
     """Each round: the same configurations in the same order. Per configuration: median over rounds of the
     median latency, of the ratio to the same round's SIFT (at ``sift_size``, or at the row's own size), and
     the ratio's min-max over rounds."""
-    ratio_header = "x SIFT" if sift_size is None else f"x SIFT {sift_size[1]}x{sift_size[0]}"
-    lines = [f"| method | input (WxH) | median ms | {ratio_header} (median of rounds) | x SIFT range | "
+    lines = [f"| method | input (WxH) | median ms | {ratio_header(sift_size)} (median of rounds) | x SIFT range | "
              "peak RSS MB | matches |", "|---|---|--:|--:|--:|--:|--:|"]
     for index, first in enumerate(rounds[0]):
         rows = [results[index] for results in rounds]
-        ratios = []
-        for results, row in zip(rounds, rows):
-            reference = sift_reference(results, sift_size or row.size)
-            ratios.append(row.median_ms / reference if reference > 0 else float("nan"))
-        name = "SIFT + ratio test" if first.method == "sift" else f"distillmatch {first.weights_name} ({first.method})"
-        lines.append(f"| {name} | {first.size[1]}x{first.size[0]} | {statistics.median(r.median_ms for r in rows):.1f} | "
+        ratios = [sift_ratio(row, results, sift_size) for results, row in zip(rounds, rows)]
+        lines.append(f"| {row_name(first)} | {first.size[1]}x{first.size[0]} | {statistics.median(r.median_ms for r in rows):.1f} | "
                      f"{statistics.median(ratios):.2f} | {min(ratios):.2f}-{max(ratios):.2f} | "
                      f"{max(r.peak_rss_mb for r in rows):.0f} | {first.matches} |")
     return "\n".join(lines)

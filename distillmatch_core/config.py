@@ -128,8 +128,8 @@ class FineMatchingConfig:
     head: str = "double_softmax"
     # Inference only (True = the paper): False skips the fine stage when matching, and the keypoints
     # are the coarse matches' cell anchors; it is still trained. A speed / accuracy trade: the stage's
-    # cost grows with the number of matches (35 tokens of attention each) and is the largest single
-    # stage of a 640x480 pair on a CPU; the shipped lite loses 4.9 AUC@10 points without it (model card).
+    # cost grows with the number of matches and is the largest single stage of a 640x480 pair on a CPU;
+    # the shipped lite loses 6.9 dev AUC@10 points without it (model card).
     refine: bool = True
 
 

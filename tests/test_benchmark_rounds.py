@@ -1,21 +1,9 @@
 """benchmarks/benchmark_backends.py --rounds: ratios are taken to each round's own SIFT time."""
-import importlib.util
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "benchmark_backends.py"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_backends", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
+from training_scripts import load_benchmark_script
 
 
 def test_rounds_table_takes_each_ratio_to_the_same_rounds_sift():
-    bench = load_benchmark()
+    bench = load_benchmark_script("benchmark_backends")
     size = (480, 640)
 
     def row(method, ms):
