@@ -29,6 +29,7 @@ if str(REPO_ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from distillmatch_core.checkpoint import load_model  # noqa: E402
+from distillmatch_core.model.inference_optimization import optimize_for_inference  # noqa: E402
 from distillmatch_core.cli.export_command import parse_size  # noqa: E402
 from distillmatch_core.config import preset  # noqa: E402
 from distillmatch_core.matcher import resolve_weights  # noqa: E402
@@ -43,10 +44,12 @@ REMAINDER = "confidence + selection (rest)"
 
 
 def build_model(weights: str) -> DistillMatch:
+    """The model as the torch backend runs it (optimize_for_inference: folded BatchNorms, channels-last ResNet)."""
     if weights.startswith("preset:"):
-        return DistillMatch(preset(weights.split(":", 1)[1])).eval()
-    model, _, _ = load_model(resolve_weights(weights))
-    return model.eval()
+        model = DistillMatch(preset(weights.split(":", 1)[1])).eval()
+    else:
+        model, _, _ = load_model(resolve_weights(weights))
+    return optimize_for_inference(model.eval(), torch.device("cpu"))
 
 
 def find_stage(model: torch.nn.Module, path: str):

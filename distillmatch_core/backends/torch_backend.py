@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from distillmatch_core.checkpoint import load_model
+from distillmatch_core.model.inference_optimization import optimize_for_inference
 
 
 class TorchBackend:
@@ -27,6 +28,7 @@ class TorchBackend:
             raise RuntimeError(f"device {device!r} requested but CUDA is not available to torch")
         self.device = torch.device(device)
         self.model, self.config, self.payload = load_model(weights, device)
+        optimize_for_inference(self.model, self.device)  # exact: folded BatchNorms, channels-last ResNet on CPU
         if coarse_threshold is not None:
             self.config.coarse.threshold = float(coarse_threshold)
         if fine_threshold is not None:

@@ -14,11 +14,15 @@ from torch import nn
 
 from distillmatch_core.config import ModelConfig
 from distillmatch_core.model.cefg import CEFG
-from distillmatch_core.model.coarse_matching import CoarseMatching, select_coarse_matches
+from distillmatch_core.model.coarse_matching import (CoarseMatching, matches_from_row_maxima, mutual_maxima_blockwise,
+                                                     select_coarse_matches)
 from distillmatch_core.model.fine_matching import FineMatching, anchor_matches
 from distillmatch_core.model.stfa import STFA
 from distillmatch_core.model.student_vit import StudentViT
 from distillmatch_core.model.texture_backbone import TextureBackbone
+
+
+FINE_CHUNK = 512  # matches per fine-stage call at eager inference
 
 
 class DistillMatch(nn.Module):
@@ -35,8 +39,9 @@ class DistillMatch(nn.Module):
         self.fine = FineMatching(cfg.fine, c1, c2, cfg.coarse.d_model)
 
     # ------------------------------------------------------------------ shared trunk
-    def extract(self, image0: torch.Tensor, image1: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Features of both images up to (and including) the coarse similarity."""
+    def extract(self, image0: torch.Tensor, image1: torch.Tensor, similarity: bool = True) -> Dict[str, torch.Tensor]:
+        """Features of both images up to the coarse descriptors and (unless ``similarity`` is False, eval only)
+        the coarse similarity."""
         if image0.shape != image1.shape:
             raise ValueError(f"image0 {tuple(image0.shape)} and image1 {tuple(image1.shape)} must have one shape")
         if image0.shape[-1] % 8 or image0.shape[-2] % 8:
@@ -53,7 +58,7 @@ class DistillMatch(nn.Module):
         if self.stfa is not None:
             coarse0 = self.stfa(coarse0, semantic[:b])
             coarse1 = self.stfa(coarse1, semantic[b:])
-        out.update(self.coarse(coarse0, coarse1))
+        out.update(self.coarse(coarse0, coarse1, similarity))
         out.update({"half0": half0, "half1": half1, "quarter0": quarter[:b], "quarter1": quarter[b:]})
         out["grid"] = torch.tensor(coarse0.shape[-2:])
         return out
@@ -62,8 +67,18 @@ class DistillMatch(nn.Module):
         grid_w = int(feats["grid"][1])
         if not (self.training or self.cfg.fine.refine):
             return anchor_matches(i_ids, j_ids, grid_w, grid_w)
-        return self.fine(feats["half0"], feats["half1"], feats["quarter0"], feats["quarter1"],
-                         feats["coarse_tokens0"], feats["coarse_tokens1"], b_ids, i_ids, j_ids, grid_w, grid_w)
+
+        def fine(rows: slice) -> Dict[str, torch.Tensor]:
+            return self.fine(feats["half0"], feats["half1"], feats["quarter0"], feats["quarter1"],
+                             feats["coarse_tokens0"], feats["coarse_tokens1"], b_ids[rows], i_ids[rows], j_ids[rows],
+                             grid_w, grid_w)
+
+        if self.training or torch.onnx.is_in_onnx_export() or len(i_ids) <= FINE_CHUNK:
+            return fine(slice(None))
+        # Eager inference: matches are independent in the fine stage, and in chunks its (chunk, 35, d)
+        # activations stay in cache (measured at 640x480, 1681 matches, 2-core CPU: ~10-20 % less time).
+        chunks = [fine(slice(start, start + FINE_CHUNK)) for start in range(0, len(i_ids), FINE_CHUNK)]
+        return {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
 
     def coarse_confidence(self, feats: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Moves feats["sim_matrix"] to feats["conf_matrix"] (B, L0, L1), computed in its memory:
@@ -83,15 +98,18 @@ class DistillMatch(nn.Module):
 
         Adds: b_ids, i_ids, j_ids, coarse_confidence (M,), fine outputs (M, ...), keypoints0/1 (M, 2)
         in network-input pixels and match_valid (M,) = fine probability above theta_f.
-        Without ``coarse_pairs`` the model must be in eval mode, and ``sim_matrix`` is replaced by
-        ``conf_matrix`` (B, L0, L1) in the output.
+        Without ``coarse_pairs`` the model must be in eval mode, and the output has no (L0, L1) matrix.
         """
-        feats = self.extract(image0, image1)
+        feats = self.extract(image0, image1, similarity=coarse_pairs is not None)
         gh, gw = int(feats["grid"][0]), int(feats["grid"][1])
         if coarse_pairs is None:
-            conf = self.coarse_confidence(feats)
-            predicted = select_coarse_matches(conf, (gh, gw), (gh, gw), self.cfg.coarse.threshold,
-                                              self.cfg.coarse.border_rm, max_matches)
+            c = self.cfg.coarse
+            # The same matches as select_coarse_matches(coarse_confidence(feats)), the exported graph's
+            # selection (match_static), without the (L0, L1) matrix.
+            row_val, row_idx, mutual = mutual_maxima_blockwise(feats["coarse_desc0"], feats["coarse_desc1"],
+                                                               c.temperature, c.match_type)
+            predicted = matches_from_row_maxima(row_val, row_idx, mutual, (gh, gw), (gh, gw), c.threshold,
+                                                c.border_rm, max_matches)
             b_ids, i_ids, j_ids, conf = predicted.flatten_valid()
         else:
             b_ids, i_ids, j_ids = coarse_pairs
