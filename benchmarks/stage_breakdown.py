@@ -5,9 +5,10 @@
 
 Times the real eager forward (``DistillMatch.forward`` in eval mode) on a real RGB-thermal pair of
 the dev split, fitted into the given input size as the ``Matcher`` does, through forward hooks on
-its stages, so nothing is re-implemented here: texture ResNet, student ViT, CEFG, STFA (both images), the coarse linear-attention layers, the coarse similarity
-(projections + S = d0 d1^T), the fine stage with sub-pixel refinement, and what remains (the
-confidence matrix and mutual-nearest-neighbour selection, which live in ``DistillMatch.forward``).
+its stages, so nothing is re-implemented here: texture ResNet, student ViT, CEFG, STFA (both images), the coarse linear-attention layers, the coarse descriptors
+(projections and normalisation; eager inference never forms S = d0 d1^T), the fine stage with sub-pixel
+refinement, and what remains (the blockwise mutual-nearest-neighbour selection, which lives in
+``DistillMatch.forward``). The model is prepared as the torch backend prepares it (``optimize_for_inference``).
 Medians over ``--repeats`` after one warm-up; the table is the guide for choosing where a faster
 config should save (docs/benchmarks.md). Run it on an idle machine. The input matters: the fine
 stage's cost grows with the number of matches, which random images (``--random``) hardly have.
@@ -20,7 +21,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -29,27 +30,28 @@ if str(REPO_ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from distillmatch_core.checkpoint import load_model  # noqa: E402
-from distillmatch_core.model.inference_optimization import optimize_for_inference  # noqa: E402
 from distillmatch_core.cli.export_command import parse_size  # noqa: E402
 from distillmatch_core.config import preset  # noqa: E402
 from distillmatch_core.matcher import resolve_weights  # noqa: E402
 from distillmatch_core.model.distillmatch import DistillMatch, count_parameters  # noqa: E402
+from distillmatch_core.model.inference_optimization import optimize_for_inference  # noqa: E402
 
 # (label, attribute path on DistillMatch); nested stages are subtracted from their parent.
 STAGES = (("texture ResNet", "backbone"), ("student ViT", "student"), ("CEFG", "cefg"), ("STFA", "stfa"),
-          ("coarse attention layers", "coarse.transformer"), ("coarse similarity", "coarse"),
+          ("coarse attention layers", "coarse.transformer"), ("coarse descriptors", "coarse"),
           ("fine + sub-pixel", "fine"))
-NESTED = {"coarse similarity": "coarse attention layers"}
-REMAINDER = "confidence + selection (rest)"
+NESTED = {"coarse descriptors": "coarse attention layers"}
+REMAINDER = "coarse selection (rest)"
 
 
-def build_model(weights: str) -> DistillMatch:
-    """The model as the torch backend runs it (optimize_for_inference: folded BatchNorms, channels-last ResNet)."""
+def build_model(weights: str) -> Tuple[DistillMatch, int]:
+    """-> the model as the torch backend runs it (``optimize_for_inference``), and its trained parameter count."""
     if weights.startswith("preset:"):
         model = DistillMatch(preset(weights.split(":", 1)[1])).eval()
     else:
         model, _, _ = load_model(resolve_weights(weights))
-    return optimize_for_inference(model.eval(), torch.device("cpu"))
+    n_params = count_parameters(model)  # before the inference rewrites fold parameters away
+    return optimize_for_inference(model.eval(), torch.device("cpu")), n_params
 
 
 def find_stage(model: torch.nn.Module, path: str):
@@ -134,7 +136,7 @@ def main(argv=None) -> int:
         p.error(f"--size must be WxH with positive multiples of 8, got {w}x{h}")
     torch.set_num_threads(args.threads)
     try:
-        model = build_model(args.weights)
+        model, n_params = build_model(args.weights)
     except (OSError, ValueError, RuntimeError) as exc:  # missing / corrupt / mismatched weights, unknown preset
         p.error(f"cannot load --weights {args.weights!r}: {exc}")
     try:
@@ -144,7 +146,7 @@ def main(argv=None) -> int:
     runs = time_stages(model, inputs, max(1, args.repeats))
     total = statistics.median(runs["total"])
     source = "random images" if args.random else f"dev pair {args.pair}"
-    print(f"{args.weights}: {count_parameters(model) / 1e6:.2f} M parameters, input {w}x{h} ({source}, "
+    print(f"{args.weights}: {n_params / 1e6:.2f} M parameters, input {w}x{h} ({source}, "
           f"{runs['matches'][-1]} matches), {args.threads} threads, median of {args.repeats}\n")
     print("| stage | ms | share |\n|---|--:|--:|")
     for label in [s for s, _ in STAGES if s in runs] + [REMAINDER]:

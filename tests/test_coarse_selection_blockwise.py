@@ -7,13 +7,13 @@ from distillmatch_core.model.coarse_matching import (confidence_from_similarity,
                                                      mutual_maxima_blockwise, select_coarse_matches)
 
 
-def descriptors(seed: int):
-    """Two batches of unit descriptors on 15x20 and 14x25 grids; 200 cells of image 0 have a noisy copy
-    in image 1, the rest are unrelated (so some rows are mutual and some are not)."""
+def descriptors(seed: int, dim: int = 16, l0: int = 300, related: int = 200, l1: int = 350):
+    """Two batches of unit descriptors; ``related`` cells of image 0 have a noisy copy in image 1, the rest are
+    unrelated (so some rows are mutual and some are not)."""
     g = torch.Generator().manual_seed(seed)
-    d0 = F.normalize(torch.randn(2, 300, 16, generator=g), dim=-1)
-    related = d0[:, :200] + 0.3 * torch.randn(2, 200, 16, generator=g)
-    d1 = F.normalize(torch.cat([related, torch.randn(2, 150, 16, generator=g)], 1), dim=-1)
+    d0 = F.normalize(torch.randn(2, l0, dim, generator=g), dim=-1)
+    copies = d0[:, :related] + 0.3 * torch.randn(2, related, dim, generator=g)
+    d1 = F.normalize(torch.cat([copies, torch.randn(2, l1 - related, dim, generator=g)], 1), dim=-1)
     return d0, d1
 
 
@@ -41,3 +41,16 @@ def test_blockwise_maxima_match_the_dense_confidence(match_type, block_rows):
     blockwise = matches_from_row_maxima(row_val, row_idx, mutual, (15, 20), (14, 25), 0.01, 1, max_matches=40)
     assert as_set(blockwise) == as_set(dense) and len(as_set(dense)) > 20
     assert torch.allclose(blockwise.confidence, dense.confidence, rtol=1e-4, atol=1e-7)
+
+
+def test_blockwise_selection_at_the_shipped_scale():
+    """64 channels, T = 0.05 and 60x80 grids, the shapes of a 640x480 pair: still exactly the dense matches.
+    (Real descriptors are harder: tests/test_eager_inference_ab.py compares the two paths on a dev pair.)"""
+    d0, d1 = descriptors(1, dim=64, l0=4800, related=3000, l1=4800)
+    d0, d1 = d0[:1], d1[:1]
+    conf = confidence_from_similarity(d0 @ d1.transpose(1, 2) / 0.05, "dual_softmax")
+    ref_val, ref_idx = conf.max(dim=2)
+    ref_mutual = ref_val >= torch.gather(conf.amax(dim=1), 1, ref_idx)
+    row_val, row_idx, mutual = mutual_maxima_blockwise(d0, d1, 0.05, "dual_softmax")
+    assert int(ref_mutual.sum()) > 1000
+    assert torch.equal(mutual, ref_mutual) and torch.equal(row_idx[mutual], ref_idx[ref_mutual])

@@ -49,13 +49,13 @@ def test_folding_counts_and_refuses_training_mode():
 
 
 def test_fine_stage_in_chunks_gives_the_same_matches(monkeypatch):
-    from distillmatch_core.model import distillmatch
+    from distillmatch_core.model import fine_matching
 
     model = trained_looking_model()
     x0, x1 = torch.rand(1, 1, 96, 128), torch.rand(1, 1, 96, 128)
     with torch.inference_mode():
         whole = model(x0, x1)
-        monkeypatch.setattr(distillmatch, "FINE_CHUNK", 4)  # several chunks and a ragged last one
+        monkeypatch.setattr(fine_matching, "FINE_CHUNK", 4)  # several chunks and a ragged last one
         chunked = model(x0, x1)
     assert len(whole["i_ids"]) > 8 and len(whole["i_ids"]) % 4
     assert whole.keys() == chunked.keys()
@@ -63,3 +63,22 @@ def test_fine_stage_in_chunks_gives_the_same_matches(monkeypatch):
         assert torch.equal(whole[key], chunked[key]), key
     for key in ("keypoints0", "keypoints1", "fine_score", "fine_prob", "subpixel_offsets"):  # GEMM blocking
         assert torch.allclose(whole[key], chunked[key], rtol=1e-5, atol=1e-6), key      # rounds differently
+
+
+def test_fused_semantic_head_gives_stfa_the_same_features():
+    """tiny's student has patch 8 (no resampling); a patch-16 copy checks the resampling that moves into STFA."""
+    from distillmatch_core.model.inference_optimization import fuse_semantic_head
+
+    for patch in (8, 16):
+        torch.manual_seed(0)
+        cfg = preset("tiny")
+        cfg.student.patch_size = patch
+        model = DistillMatch(cfg).eval()
+        fused = copy.deepcopy(model)
+        assert fuse_semantic_head(fused)
+        x = torch.rand(2, 1, 96, 128)
+        texture = torch.rand(2, cfg.texture.channels[2], 12, 16)
+        with torch.inference_mode():
+            ref = model.stfa(texture, model.student(x))
+            out = fused.stfa(texture, fused.student(x))
+        assert torch.allclose(ref, out, atol=1e-5), patch

@@ -22,9 +22,6 @@ from distillmatch_core.model.student_vit import StudentViT
 from distillmatch_core.model.texture_backbone import TextureBackbone
 
 
-FINE_CHUNK = 512  # matches per fine-stage call at eager inference
-
-
 class DistillMatch(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -67,18 +64,8 @@ class DistillMatch(nn.Module):
         grid_w = int(feats["grid"][1])
         if not (self.training or self.cfg.fine.refine):
             return anchor_matches(i_ids, j_ids, grid_w, grid_w)
-
-        def fine(rows: slice) -> Dict[str, torch.Tensor]:
-            return self.fine(feats["half0"], feats["half1"], feats["quarter0"], feats["quarter1"],
-                             feats["coarse_tokens0"], feats["coarse_tokens1"], b_ids[rows], i_ids[rows], j_ids[rows],
-                             grid_w, grid_w)
-
-        if self.training or torch.onnx.is_in_onnx_export() or len(i_ids) <= FINE_CHUNK:
-            return fine(slice(None))
-        # Eager inference: matches are independent in the fine stage, and in chunks its (chunk, 35, d)
-        # activations stay in cache (measured at 640x480, 1681 matches, 2-core CPU: ~10-20 % less time).
-        chunks = [fine(slice(start, start + FINE_CHUNK)) for start in range(0, len(i_ids), FINE_CHUNK)]
-        return {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+        return self.fine(feats["half0"], feats["half1"], feats["quarter0"], feats["quarter1"],
+                         feats["coarse_tokens0"], feats["coarse_tokens1"], b_ids, i_ids, j_ids, grid_w, grid_w)
 
     def coarse_confidence(self, feats: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Moves feats["sim_matrix"] to feats["conf_matrix"] (B, L0, L1), computed in its memory:

@@ -34,6 +34,7 @@ from distillmatch_core.model.subpixel_refinement import SubpixelRefinement
 from distillmatch_core.model.transformer_layers import AttentionLayer
 
 HALF_STEP = 2.0  # pixels per 1/2-map index
+FINE_CHUNK = 512  # matches per pass through the attention layers and head at eager inference
 QUARTER_STEP = 4.0
 
 
@@ -167,6 +168,17 @@ class FineMatching(nn.Module):
         window cells, and fine_sim only in training mode (3DG-STFM's attentive loss reads it)."""
         t0 = self._tokens(half0, quarter0, coarse_tokens0, b_ids, i_ids, grid_w0)
         t1 = self._tokens(half1, quarter1, coarse_tokens1, b_ids, j_ids, grid_w1)
+        if self.training or torch.onnx.is_in_onnx_export() or len(i_ids) <= FINE_CHUNK:
+            return self._match_windows(t0, t1, i_ids, j_ids, grid_w0, grid_w1)
+        # Eager inference: matches are independent from here on, and in chunks the (chunk, 35, d) activations
+        # stay in cache (measured at 640x480, 1681 matches, 2-core CPU: ~10-20 % less time for this stage).
+        chunks = [self._match_windows(t0[rows], t1[rows], i_ids[rows], j_ids[rows], grid_w0, grid_w1)
+                  for rows in (slice(start, start + FINE_CHUNK) for start in range(0, len(i_ids), FINE_CHUNK))]
+        return {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+
+    def _match_windows(self, t0: torch.Tensor, t1: torch.Tensor, i_ids: torch.Tensor, j_ids: torch.Tensor,
+                       grid_w0: int, grid_w1: int) -> Dict[str, torch.Tensor]:
+        """Window tokens t0, t1 (M, n_tokens, d) of M matches -> forward's outputs for them."""
         n = self.window ** 2
         last = len(self.cross_layers) - 1
         for layer, cross_layer in enumerate(self.cross_layers):

@@ -29,6 +29,9 @@ class StudentViT(nn.Module):
         self.head = nn.Linear(cfg.embed_dim, cfg.out_dim)
         self.out_dim = cfg.out_dim
         self.train_pe_jitter = cfg.train_pe_jitter
+        # F_stu lives on the 1/8 grid (the teacher's, for the distillation loss). An inference copy whose
+        # consumer resamples anyway turns this off (inference_optimization.fuse_semantic_head).
+        self.resample_to_coarse_grid = True
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         b, _, h, w = image.shape
@@ -43,6 +46,6 @@ class StudentViT(nn.Module):
             x = block(x)
         x = self.head(self.norm(x))  # (B, P, out_dim)
         x = x.transpose(1, 2).reshape(b, self.out_dim, gh, gw)
-        if (gh, gw) != (h // 8, w // 8):
+        if self.resample_to_coarse_grid and (gh, gw) != (h // 8, w // 8):
             x = F.interpolate(x, size=(h // 8, w // 8), mode="bilinear", align_corners=False)
         return x

@@ -1,0 +1,98 @@
+"""The torch backend's eager inference path against the plain one, interleaved in one process.
+
+    python benchmarks/eager_inference_ab.py [--weights default] [--size 640x480] [--rounds 12]
+
+"plain" is the model as trained, run the way the exported graph computes (``match_static``'s
+selection, eagerly): the full (L0, L1) confidence matrix, ``select_coarse_matches`` and one fine-stage
+call for every match. "eager" is what ``Matcher`` runs with the torch backend: ``optimize_for_inference``
+(folded BatchNorms, channels-last texture ResNet) and ``DistillMatch.forward`` (blockwise selection, fine
+stage in chunks). Both get the same real dev pair; rounds alternate the two, so the VM's drift between
+minutes (up to 40 % here) hits both alike. Prints each variant's median and the agreement of their matches.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import torch  # noqa: E402
+
+from distillmatch_core.checkpoint import load_model  # noqa: E402
+from distillmatch_core.cli.export_command import parse_size  # noqa: E402
+from distillmatch_core.matcher import resolve_weights  # noqa: E402
+from distillmatch_core.model.coarse_matching import select_coarse_matches  # noqa: E402
+from distillmatch_core.model.distillmatch import DistillMatch  # noqa: E402
+from distillmatch_core.model.inference_optimization import optimize_for_inference  # noqa: E402
+from stage_breakdown import network_inputs  # noqa: E402
+
+
+def plain_matches(model: DistillMatch, x0: torch.Tensor, x1: torch.Tensor):
+    """The dense path: -> i_ids, j_ids (M,) and keypoints1 (M, 2), the fine stage in one call."""
+    feats = model.extract(x0, x1)
+    gh, gw = int(feats["grid"][0]), int(feats["grid"][1])
+    c = model.cfg.coarse
+    b_ids, i_ids, j_ids, _ = select_coarse_matches(model.coarse_confidence(feats), (gh, gw), (gh, gw), c.threshold,
+                                                   c.border_rm).flatten_valid()
+    fine = model.fine(feats["half0"], feats["half1"], feats["quarter0"], feats["quarter1"], feats["coarse_tokens0"],
+                      feats["coarse_tokens1"], b_ids, i_ids, j_ids, gw, gw)
+    return i_ids, j_ids, fine["keypoints1"]
+
+
+def eager_matches(model: DistillMatch, x0: torch.Tensor, x1: torch.Tensor):
+    out = model(x0, x1)
+    return out["i_ids"], out["j_ids"], out["keypoints1"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default="default", help="checkpoint or 'default'")
+    p.add_argument("--size", type=parse_size, default="640x480", help="WxH of the network input (multiples of 8)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=12)
+    p.add_argument("--pair", type=int, default=0, help="index of the dev-split pair to match")
+    args = p.parse_args(argv)
+    h, w = args.size
+    if w % 8 or h % 8 or w <= 0 or h <= 0:
+        p.error(f"--size must be WxH with positive multiples of 8, got {w}x{h}")
+    torch.set_num_threads(args.threads)
+    try:
+        plain, _, _ = load_model(resolve_weights(args.weights))
+    except (OSError, ValueError, RuntimeError) as exc:
+        p.error(f"cannot load --weights {args.weights!r}: {exc}")
+    eager = optimize_for_inference(copy.deepcopy(plain), torch.device("cpu"))
+    try:
+        x0, x1 = network_inputs((h, w), args.pair)
+    except (OSError, IndexError, ValueError) as exc:
+        p.error(f"cannot load dev pair {args.pair}: {exc}")
+    variants = {"plain": lambda: plain_matches(plain, x0, x1), "eager": lambda: eager_matches(eager, x0, x1)}
+    times = {name: [] for name in variants}
+    with torch.inference_mode():
+        results = {name: run() for name, run in variants.items()}  # warm-up, and the outputs compared below
+        for _ in range(max(1, args.rounds)):
+            for name, run in variants.items():
+                start = time.perf_counter()
+                run()
+                times[name].append((time.perf_counter() - start) * 1e3)
+    pairs = {name: {(int(i), int(j)): k for i, j, k in zip(*r)} for name, r in results.items()}
+    shared = pairs["plain"].keys() & pairs["eager"].keys()
+    shift = max((float((pairs["plain"][m] - pairs["eager"][m]).abs().max()) for m in shared), default=0.0)
+    print(f"{args.weights} at {w}x{h}, dev pair {args.pair}, {args.threads} threads, {args.rounds} interleaved rounds\n")
+    print("| path | median ms | min ms | matches |\n|---|--:|--:|--:|")
+    for name in variants:
+        print(f"| {name} | {statistics.median(times[name]):.1f} | {min(times[name]):.1f} | {len(pairs[name])} |")
+    ratio = statistics.median(times["eager"]) / statistics.median(times["plain"])
+    print(f"\neager / plain: {ratio:.2f}; matches in both: {len(shared)}; largest keypoint difference among them: "
+          f"{shift:.2e} px")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""benchmarks/eager_inference_ab.py: the torch backend's eager path against the plain dense path."""
+import re
+
+from training_scripts import load_benchmark_script
+
+
+def test_eager_and_plain_paths_find_the_same_matches(data_root, capsys):
+    """On real descriptors the blockwise selection's log-confidences are small differences of terms in the tens;
+    a mutual-match check with a tolerance relative to the result lost 3 of 279 matches here."""
+    bench = load_benchmark_script("eager_inference_ab")
+    assert bench.main(["--size", "224x160", "--rounds", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = dict(re.findall(r"^\| (plain|eager) \|.*\| (\d+) \|$", out, flags=re.M))
+    assert rows.keys() == {"plain", "eager"} and int(rows["plain"]) > 20
+    shared = int(re.search(r"matches in both: (\d+)", out).group(1))
+    assert shared == int(rows["plain"]) == int(rows["eager"])
+    assert float(re.search(r"difference among them: (\S+) px", out).group(1)) < 1e-2
