@@ -85,18 +85,23 @@ class DistillMatch(nn.Module):
 
         Adds: b_ids, i_ids, j_ids, coarse_confidence (M,), fine outputs (M, ...), keypoints0/1 (M, 2)
         in network-input pixels and match_valid (M,) = fine probability above theta_f.
-        Without ``coarse_pairs`` the model must be in eval mode, and the output has no (L0, L1) matrix.
+        Without ``coarse_pairs`` the model must be in eval mode; on a CPU the output then has no (L0, L1) matrix,
+        on a GPU ``sim_matrix`` is replaced by ``conf_matrix`` (B, L0, L1).
         """
-        feats = self.extract(image0, image1, similarity=coarse_pairs is not None)
+        # On a CPU, selection works blockwise from the descriptors (the same matches as the exported graph's
+        # select_coarse_matches(coarse_confidence(...)), without the (L0, L1) matrix); on a GPU the matrix is cheap.
+        blockwise = coarse_pairs is None and image0.device.type == "cpu"
+        feats = self.extract(image0, image1, similarity=not blockwise)
         gh, gw = int(feats["grid"][0]), int(feats["grid"][1])
+        c = self.cfg.coarse
         if coarse_pairs is None:
-            c = self.cfg.coarse
-            # The same matches as select_coarse_matches(coarse_confidence(feats)), the exported graph's
-            # selection (match_static), without the (L0, L1) matrix.
-            row_val, row_idx, mutual = mutual_maxima_blockwise(feats["coarse_desc0"], feats["coarse_desc1"],
-                                                               c.temperature, c.match_type)
-            predicted = matches_from_row_maxima(row_val, row_idx, mutual, (gh, gw), (gh, gw), c.threshold,
-                                                c.border_rm, max_matches)
+            if blockwise:
+                maxima = mutual_maxima_blockwise(feats["coarse_desc0"], feats["coarse_desc1"], c.temperature,
+                                                 c.match_type)
+                predicted = matches_from_row_maxima(*maxima, (gh, gw), (gh, gw), c.threshold, c.border_rm, max_matches)
+            else:
+                predicted = select_coarse_matches(self.coarse_confidence(feats), (gh, gw), (gh, gw), c.threshold,
+                                                  c.border_rm, max_matches)
             b_ids, i_ids, j_ids, conf = predicted.flatten_valid()
         else:
             b_ids, i_ids, j_ids = coarse_pairs

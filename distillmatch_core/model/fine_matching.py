@@ -34,8 +34,8 @@ from distillmatch_core.model.subpixel_refinement import SubpixelRefinement
 from distillmatch_core.model.transformer_layers import AttentionLayer
 
 HALF_STEP = 2.0  # pixels per 1/2-map index
-FINE_CHUNK = 512  # matches per pass through the attention layers and head at eager inference
 QUARTER_STEP = 4.0
+FINE_CHUNK = 512  # matches per pass through the attention layers and head at eager inference
 
 
 def window_offsets(window: int, step: float, device) -> torch.Tensor:
