@@ -11,7 +11,6 @@ minutes (up to 40 % here) hits both alike. Prints each variant's median and the 
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
 import sys
@@ -26,12 +25,11 @@ for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):
 import torch  # noqa: E402
 
 from distillmatch_core.checkpoint import load_model  # noqa: E402
-from distillmatch_core.cli.export_command import parse_size  # noqa: E402
 from distillmatch_core.matcher import resolve_weights  # noqa: E402
 from distillmatch_core.model.coarse_matching import select_coarse_matches  # noqa: E402
 from distillmatch_core.model.distillmatch import DistillMatch  # noqa: E402
 from distillmatch_core.model.inference_optimization import optimize_for_inference  # noqa: E402
-from stage_breakdown import network_inputs  # noqa: E402
+from stage_breakdown import network_argument_parser, network_inputs, parse_network_arguments  # noqa: E402
 
 
 def plain_matches(model: DistillMatch, x0: torch.Tensor, x1: torch.Tensor):
@@ -52,17 +50,10 @@ def eager_matches(model: DistillMatch, x0: torch.Tensor, x1: torch.Tensor):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", default="default", help="checkpoint or 'default'")
-    p.add_argument("--size", type=parse_size, default="640x480", help="WxH of the network input (multiples of 8)")
-    p.add_argument("--threads", type=int, default=2)
+    p = network_argument_parser(__doc__, "checkpoint or 'default'")
     p.add_argument("--rounds", type=int, default=12)
-    p.add_argument("--pair", type=int, default=0, help="index of the dev-split pair to match")
-    args = p.parse_args(argv)
+    args = parse_network_arguments(p, argv)
     h, w = args.size
-    if w % 8 or h % 8 or w <= 0 or h <= 0:
-        p.error(f"--size must be WxH with positive multiples of 8, got {w}x{h}")
-    torch.set_num_threads(args.threads)
     try:
         plain, _, _ = load_model(resolve_weights(args.weights))
     except (OSError, ValueError, RuntimeError) as exc:

@@ -122,19 +122,32 @@ def time_stages(model: DistillMatch, inputs, repeats: int) -> Dict[str, List[flo
     return runs
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", default="default", help="checkpoint, 'default', or preset:NAME (random weights)")
+def network_argument_parser(doc: str, weights_help: str) -> argparse.ArgumentParser:
+    """The options every per-stage script shares: --weights, --size, --threads, --pair."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--weights", default="default", help=weights_help)
     p.add_argument("--size", type=parse_size, default="640x480", help="WxH of the network input (multiples of 8)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--pair", type=int, default=0, help="index of the dev-split pair to match")
-    p.add_argument("--random", action="store_true", help="random images instead of the dev pair")
+    return p
+
+
+def parse_network_arguments(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """Parses, checks --size and sets torch's thread count."""
     args = p.parse_args(argv)
     h, w = args.size
     if w % 8 or h % 8 or w <= 0 or h <= 0:
         p.error(f"--size must be WxH with positive multiples of 8, got {w}x{h}")
     torch.set_num_threads(args.threads)
+    return args
+
+
+def main(argv=None) -> int:
+    p = network_argument_parser(__doc__, "checkpoint, 'default', or preset:NAME (random weights)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--random", action="store_true", help="random images instead of the dev pair")
+    args = parse_network_arguments(p, argv)
+    h, w = args.size
     try:
         model, n_params = build_model(args.weights)
     except (OSError, ValueError, RuntimeError) as exc:  # missing / corrupt / mismatched weights, unknown preset
