@@ -54,3 +54,16 @@ def test_blockwise_selection_at_the_shipped_scale():
     row_val, row_idx, mutual = mutual_maxima_blockwise(d0, d1, 0.05, "dual_softmax")
     assert int(ref_mutual.sum()) > 1000
     assert torch.equal(mutual, ref_mutual) and torch.equal(row_idx[mutual], ref_idx[ref_mutual])
+
+
+def test_blockwise_maxima_ignore_autocast():
+    """Under an autocast context (e.g. a caller's bf16 on a CPU) the selection still runs in float32."""
+    d0, d1 = descriptors(2)
+    ref = mutual_maxima_blockwise(d0, d1, 0.05, "dual_softmax")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mutual_maxima_blockwise(d0.bfloat16(), d1.bfloat16(), 0.05, "dual_softmax")
+    ref_bf = mutual_maxima_blockwise(d0.bfloat16().float(), d1.bfloat16().float(), 0.05, "dual_softmax")
+    assert out[0].dtype == torch.float32
+    for a, b in zip(out, ref_bf):
+        assert torch.equal(a, b)
+    assert int(ref[2].sum()) > 50

@@ -163,6 +163,12 @@ def mutual_maxima_blockwise(desc0: torch.Tensor, desc1: torch.Tensor, temperatur
     The log domain and the blocked sums round differently from the dense path, so a row whose best two
     columns tie to float precision could pick the other one; the tests compare with the dense selection.
     """
+    with torch.autocast(device_type=desc0.device.type, enabled=False):  # exp(S) reaches e^(1/T): float32 only
+        return _mutual_maxima_blockwise(desc0.float(), desc1.float(), temperature, match_type, block_rows)
+
+
+def _mutual_maxima_blockwise(desc0: torch.Tensor, desc1: torch.Tensor, temperature: float, match_type: str,
+                             block_rows: int):
     b, l0, _ = desc0.shape
     l1 = desc1.shape[1]
     row_val = desc0.new_empty(b, l0)
