@@ -5,8 +5,8 @@
 "plain" is the model as trained, run the way the exported graph computes (``match_static``'s
 selection, eagerly): the full (L0, L1) confidence matrix, ``select_coarse_matches`` and one fine-stage
 call for every match. "eager" is what ``Matcher`` runs with the torch backend: ``optimize_for_inference``
-(folded BatchNorms, channels-last texture ResNet) and ``DistillMatch.forward`` (blockwise selection, fine
-stage in chunks). Both get the same real dev pair; rounds alternate the two, so the VM's drift between
+(folded BatchNorms, fused semantic head, channels-last texture ResNet) and ``DistillMatch.forward`` (blockwise
+selection, fine stage in chunks). Both get the same real dev pair; rounds alternate the two, so the VM's drift between
 minutes (up to 40 % here) hits both alike. Prints each variant's median and the agreement of their matches.
 """
 from __future__ import annotations

@@ -123,7 +123,8 @@ def time_stages(model: DistillMatch, inputs, repeats: int) -> Dict[str, List[flo
 
 
 def network_argument_parser(doc: str, weights_help: str) -> argparse.ArgumentParser:
-    """The options every per-stage script shares: --weights, --size, --threads, --pair."""
+    """The options of the scripts that time one dev pair (this one, eager_inference_ab.py): --weights, --size,
+    --threads, --pair."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--weights", default="default", help=weights_help)
     p.add_argument("--size", type=parse_size, default="640x480", help="WxH of the network input (multiples of 8)")

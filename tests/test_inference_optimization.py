@@ -1,4 +1,5 @@
-"""The torch backend's inference rewrites (folded BatchNorms, channels-last ResNet) keep the outputs."""
+"""The torch backend's inference rewrites keep the outputs: folded BatchNorms, channels-last ResNet, fused semantic
+head, fine stage in chunks."""
 import copy
 
 import pytest
