@@ -28,7 +28,7 @@ class TorchBackend:
             raise RuntimeError(f"device {device!r} requested but CUDA is not available to torch")
         self.device = torch.device(device)
         self.model, self.config, self.payload = load_model(weights, device)
-        optimize_for_inference(self.model, self.device)  # exact: folded BatchNorms, channels-last ResNet on CPU
+        optimize_for_inference(self.model, self.device)  # same outputs, less CPU time (its module docstring)
         if coarse_threshold is not None:
             self.config.coarse.threshold = float(coarse_threshold)
         if fine_threshold is not None:

@@ -90,6 +90,14 @@ def column_max(conf: torch.Tensor) -> torch.Tensor:
     return conf.amax(dim=1)
 
 
+def column_holding_value(row_val: torch.Tensor, col_val: torch.Tensor):
+    """Row maxima (..., L0) and column maxima (..., L1) -> for each row, a column whose maximum equals the row's
+    (..., L0), and whether one exists (..., L0): a lookup among the sorted column maxima, no pass over a matrix."""
+    sorted_col, order = col_val.sort(dim=-1)
+    pos = torch.searchsorted(sorted_col, row_val).clamp_(max=col_val.shape[-1] - 1)
+    return torch.gather(order, -1, pos), torch.gather(sorted_col, -1, pos) == row_val
+
+
 def mutual_rows_from_maxima(conf: torch.Tensor, col_val: torch.Tensor):
     """conf (B, L0, L1), its column maxima col_val (B, L1) -> row maxima (B, L0), their columns (B, L0) and
     whether each row's maximum is also its column's (B, L0): the mutual nearest neighbours.
@@ -103,10 +111,7 @@ def mutual_rows_from_maxima(conf: torch.Tensor, col_val: torch.Tensor):
     column may differ from ``max``'s first index; both are mutual nearest neighbours then.
     """
     row_val = conf.amax(dim=2)
-    sorted_col, order = col_val.sort(dim=1)
-    pos = torch.searchsorted(sorted_col, row_val).clamp_(max=col_val.shape[1] - 1)
-    row_idx = torch.gather(order, 1, pos)
-    hit = torch.gather(sorted_col, 1, pos) == row_val
+    row_idx, hit = column_holding_value(row_val, col_val)
     holds = torch.gather(conf, 2, row_idx[..., None])[..., 0] == row_val
     b_ids, r_ids = torch.nonzero(hit & ~holds, as_tuple=True)
     if len(b_ids):
@@ -215,10 +220,7 @@ def _mutual_columns(row_val: torch.Tensor, col_val: torch.Tensor, a0: torch.Tens
     it is this row's (a different summation order: compared with a tolerance); a row whose value another
     column's maximum shares by coincidence gets its row recomputed (few rows, if any).
     """
-    sorted_col, order = col_val.sort()
-    pos = torch.searchsorted(sorted_col, row_val).clamp_(max=len(col_val) - 1)
-    idx = order[pos]
-    hit = sorted_col[pos] == row_val
+    idx, hit = column_holding_value(row_val, col_val)
     terms = a0 * a1.t()[idx]  # (L0, K): the looked-up entry of every row, as its products
     entry = terms.sum(dim=1)
     # Rounding scales with the terms, not with their sum: 2S/T and the log-normalisers (tens) nearly cancel.
