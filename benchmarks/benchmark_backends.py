@@ -17,7 +17,8 @@ SIFT runs on the pair resized to WxH. "x SIFT" is median latency / SIFT's median
 ``--sift-size 640x480`` instead times SIFT once, on the pair at that (camera) size, and every row's
 ratio is to it: what matching 640x480 frames costs when the network runs at a smaller canvas (the
 model's calibrated canvas, 544x408 for the shipped lite; the Matcher resizes the frames and maps keypoints back).
-torch runs the eager path (every match, or the --torch-max-matches most confident, as the graph's
+``--torch-compile`` adds torch with its trunk compiled by torch.compile (its first call compiles: see the
+"first call s" column). torch runs the eager path (every match, or the --torch-max-matches most confident, as the graph's
 slots); the ONNX graph keeps at most --max-matches, so the "matches" column can differ when a model
 finds more.
 
@@ -62,6 +63,7 @@ class MeasureSpec:
     repeats: int
     max_matches: int = 0  # torch only: keep the most confident N matches; 0 = every match
     coarse_only: bool = False  # torch only (graphs are exported so): skip the fine stage (refine=False)
+    torch_compile: bool = False  # torch only: the trunk compiled by torch.compile (TorchBackend's torch_compile)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Measurement:
     load_s: float
     peak_rss_mb: float
     matches: int
+    first_call_s: float = 0.0  # the first (warm-up) match: includes torch.compile's compilation
 
 
 def peak_rss_mb() -> float:
@@ -123,7 +126,8 @@ def measure(spec: MeasureSpec) -> Measurement:
             torch.set_num_threads(spec.threads)
             matcher = Matcher.from_pretrained(spec.weights, backend="torch", device="cpu",
                                               max_matches=spec.max_matches or None,
-                                              refine=False if spec.coarse_only else None)
+                                              refine=False if spec.coarse_only else None,
+                                              torch_compile=spec.torch_compile)
             # The same static canvas as the ONNX graph, so both backends run the same network input.
             matcher.backend.input_size = (h, w)
         else:
@@ -134,8 +138,12 @@ def measure(spec: MeasureSpec) -> Measurement:
             result = matcher.match(image0, image1)
             return len(result), result.timings["network"]
     load_s = time.perf_counter() - started
-    for _ in range(spec.warmup):
+    first_call_s = 0.0
+    for index in range(spec.warmup):
+        t0 = time.perf_counter()
         run_once()
+        if index == 0:
+            first_call_s = time.perf_counter() - t0
     totals, networks, matches = [], [], 0
     for _ in range(spec.repeats):
         t0 = time.perf_counter()
@@ -149,11 +157,13 @@ def measure(spec: MeasureSpec) -> Measurement:
         name += f"_k{spec.max_matches}"
     if spec.method == "torch" and spec.coarse_only:
         name += "_coarse"
+    if spec.method == "torch" and spec.torch_compile:
+        name += "_compiled"
     return Measurement(method=spec.method, weights_name=name,
                        size=spec.size, median_ms=1e3 * statistics.median(totals),
                        p90_ms=1e3 * totals[min(len(totals) - 1, int(0.9 * len(totals)))],
                        network_ms=1e3 * statistics.median(networks) if networks else None, load_s=load_s,
-                       peak_rss_mb=peak_rss_mb(), matches=matches)
+                       peak_rss_mb=peak_rss_mb(), matches=matches, first_call_s=first_call_s)
 
 
 def measure_in_subprocess(spec: MeasureSpec, nice: int) -> Measurement:
@@ -237,13 +247,13 @@ def ratio_header(sift_size: Optional[Tuple[int, int]]) -> str:
 def format_table(results: List[Measurement], sift_size: Optional[Tuple[int, int]] = None) -> str:
     """``sift_size`` (H, W): every ratio is to SIFT at that size; None: to SIFT at the row's own size."""
     lines = [f"| method | input (WxH) | median ms | p90 ms | network ms | {ratio_header(sift_size)} | peak RSS MB | load s | "
-             "matches |",
-             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+             "first call s | matches |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in results:
         ratio = sift_ratio(r, results, sift_size)
         network = f"{r.network_ms:.1f}" if r.network_ms is not None else "-"
         lines.append(f"| {row_name(r)} | {r.size[1]}x{r.size[0]} | {r.median_ms:.1f} | {r.p90_ms:.1f} | {network} | "
-                     f"{ratio:.2f} | {r.peak_rss_mb:.0f} | {r.load_s:.2f} | {r.matches} |")
+                     f"{ratio:.2f} | {r.peak_rss_mb:.0f} | {r.load_s:.2f} | {r.first_call_s:.2f} | {r.matches} |")
     return "\n".join(lines)
 
 
@@ -276,6 +286,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="torch keeps at most this many matches, the most confident (0 = every match)")
     parser.add_argument("--coarse-only", action="store_true",
                         help="DistillMatch without its fine stage: torch refine=False, graphs exported --coarse-only")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also time torch with its trunk compiled (torch_compile=True; needs a C++ compiler); "
+                             "its first call, which compiles, is in the 'first call s' column")
     parser.add_argument("--sift-size", default=None, metavar="WxH",
                         help="time SIFT once, at this (camera) size, and give every ratio to it "
                              "(default: SIFT at each network size)")
@@ -320,6 +333,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
                                      args.threads, args.warmup, args.repeats, args.torch_max_matches,
                                      args.coarse_only))
+            if args.torch_compile:
+                specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
+                                         args.threads, args.warmup, args.repeats, args.torch_max_matches,
+                                         args.coarse_only, torch_compile=True))
         if "onnxruntime" in backends:
             suffix = "_coarse" if args.coarse_only else ""
             onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}{suffix}.onnx"

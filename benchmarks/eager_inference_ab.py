@@ -1,6 +1,6 @@
 """The torch backend's eager inference path against the plain one, interleaved in one process.
 
-    python benchmarks/eager_inference_ab.py [--weights default] [--size 640x480] [--rounds 12]
+    python benchmarks/eager_inference_ab.py [--weights default] [--size 640x480] [--rounds 12] [--compile]
 
 "plain" is the model as trained, with the exported graph's selection run eagerly: the full (L0, L1)
 confidence matrix and ``select_coarse_matches``. "eager" is what ``Matcher`` runs with the torch backend:
@@ -8,6 +8,8 @@ confidence matrix and ``select_coarse_matches``. "eager" is what ``Matcher`` run
 ``DistillMatch.forward`` (blockwise selection). Both call the same ``FineMatching``, which chunks its
 matches at eager inference in either case, so that rewrite's gain is not in the ratio. Both get the same real dev pair; rounds alternate the two, so the VM's drift between
 minutes (up to 40 % here) hits both alike. Prints each variant's median and the agreement of their matches.
+``--compile`` adds "compiled": the eager path with ``compile_for_inference`` (``torch_compile=True``), compiled
+before the timed rounds.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from distillmatch_core.checkpoint import load_model  # noqa: E402
 from distillmatch_core.matcher import resolve_weights  # noqa: E402
 from distillmatch_core.model.coarse_matching import select_coarse_matches  # noqa: E402
 from distillmatch_core.model.distillmatch import DistillMatch  # noqa: E402
-from distillmatch_core.model.inference_optimization import optimize_for_inference  # noqa: E402
+from distillmatch_core.model.inference_optimization import compile_for_inference, optimize_for_inference  # noqa: E402
 from stage_breakdown import network_argument_parser, network_inputs, parse_network_arguments  # noqa: E402
 
 
@@ -52,6 +54,7 @@ def eager_matches(model: DistillMatch, x0: torch.Tensor, x1: torch.Tensor):
 def main(argv=None) -> int:
     p = network_argument_parser(__doc__, "checkpoint or 'default'")
     p.add_argument("--rounds", type=int, default=12)
+    p.add_argument("--compile", action="store_true", help="also time the eager path compiled by torch.compile")
     args = parse_network_arguments(p, argv)
     h, w = args.size
     try:
@@ -64,6 +67,10 @@ def main(argv=None) -> int:
     except (OSError, IndexError, ValueError) as exc:
         p.error(f"cannot load dev pair {args.pair}: {exc}")
     variants = {"plain": lambda: plain_matches(plain, x0, x1), "eager": lambda: eager_matches(eager, x0, x1)}
+    if args.compile:
+        compiled = copy.deepcopy(eager)
+        compile_for_inference(compiled)
+        variants["compiled"] = lambda: eager_matches(compiled, x0, x1)
     times = {name: [] for name in variants}
     with torch.inference_mode():
         results = {name: run() for name, run in variants.items()}  # warm-up, and the outputs compared below
@@ -73,15 +80,19 @@ def main(argv=None) -> int:
                 run()
                 times[name].append((time.perf_counter() - start) * 1e3)
     pairs = {name: {(int(i), int(j)): k for i, j, k in zip(*r)} for name, r in results.items()}
-    shared = pairs["plain"].keys() & pairs["eager"].keys()
-    shift = max((float((pairs["plain"][m] - pairs["eager"][m]).abs().max()) for m in shared), default=0.0)
     print(f"{args.weights} at {w}x{h}, dev pair {args.pair}, {args.threads} threads, {args.rounds} interleaved rounds\n")
     print("| path | median ms | min ms | matches |\n|---|--:|--:|--:|")
     for name in variants:
         print(f"| {name} | {statistics.median(times[name]):.1f} | {min(times[name]):.1f} | {len(pairs[name])} |")
-    ratio = statistics.median(times["eager"]) / statistics.median(times["plain"])
-    print(f"\neager / plain: {ratio:.2f}; matches in both: {len(shared)}; largest keypoint difference among them: "
-          f"{shift:.2e} px")
+    print()
+    for name, reference in (("eager", "plain"), ("compiled", "eager")):
+        if name not in variants:
+            continue
+        shared = pairs[reference].keys() & pairs[name].keys()
+        shift = max((float((pairs[reference][m] - pairs[name][m]).abs().max()) for m in shared), default=0.0)
+        ratio = statistics.median(times[name]) / statistics.median(times[reference])
+        print(f"{name} / {reference}: {ratio:.2f}; matches in both: {len(shared)}; largest keypoint difference among "
+              f"them: {shift:.2e} px")
     return 0
 
 

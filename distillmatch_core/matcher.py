@@ -53,11 +53,21 @@ def max_matches_problem(backend: str, max_matches: Optional[int]) -> Optional[st
     return None
 
 
+def torch_compile_problem(backend: str, torch_compile: Optional[bool]) -> Optional[str]:
+    """Why ``torch_compile`` cannot go with ``backend``, or None. Exported graphs are optimised by their runtime."""
+    if torch_compile and backend in ("onnxruntime", "tensorrt"):
+        return f"applies to the torch backend only; {backend} optimises the exported graph itself"
+    return None
+
+
 def create_backend(backend: str, weights: Path, device: str, max_matches: Optional[int] = None, **options):
     """``max_matches``: torch only (None = every match); other ``options`` go to the backend as they are."""
     problem = max_matches_problem(backend, max_matches)
     if problem:
         raise ValueError(f"max_matches {problem}")
+    problem = torch_compile_problem(backend, options.get("torch_compile"))
+    if problem:
+        raise ValueError(f"torch_compile {problem}")
     if backend == "torch":
         from distillmatch_core.backends.torch_backend import TorchBackend
         return TorchBackend(weights, device, max_matches=max_matches, **options)

@@ -52,9 +52,7 @@ class StartupError(RuntimeError):
 def load_matcher(model: ModelLoadConfig) -> PairMatcher:
     """Imported lazily so parameter errors are reported before torch is imported."""
     from distillmatch_core import Matcher
-    return Matcher.from_pretrained(model.weights, device=model.device, backend=model.backend,
-                                   size=model.input_size or None,  # 0: the model's inference size
-                                   max_matches=model.max_matches or None)  # 0: every match
+    return Matcher.from_pretrained(model.weights, **model.matcher_options())
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:

@@ -116,3 +116,16 @@ def test_shipped_model_matches_an_image_with_itself_cell_to_cell():
         out = model(x, x.clone())
     assert out["i_ids"].numel() > 100
     assert float((out["i_ids"] == out["j_ids"]).float().mean()) >= 0.99
+
+
+def test_torch_compile_wraps_the_network_and_is_refused_by_exported_backends(tiny_checkpoint, tmp_path):
+    from distillmatch_core.matcher import create_backend
+
+    eager = Matcher.from_pretrained(tiny_checkpoint)
+    compiled = Matcher.from_pretrained(tiny_checkpoint, torch_compile=True)  # compiles lazily, at the first match
+    assert "extract" not in vars(eager.backend.model)  # the class's method
+    assert vars(compiled.backend.model)["extract"].__name__ == "extract"  # compile_for_inference's wrapper
+    assert "_match_windows" in vars(compiled.backend.model.fine)
+    for backend in ("onnxruntime", "tensorrt"):
+        with pytest.raises(ValueError, match="torch_compile applies to the torch backend only"):
+            create_backend(backend, tmp_path / "model.onnx", "cpu", torch_compile=True)

@@ -1,6 +1,7 @@
 """The torch backend's inference rewrites keep the outputs: folded BatchNorms, channels-last ResNet, fused semantic
 head, fine stage in chunks."""
 import copy
+import warnings
 
 import pytest
 import torch
@@ -83,3 +84,83 @@ def test_fused_semantic_head_gives_stfa_the_same_features():
             ref = model.stfa(texture, model.student(x))
             out = fused.stfa(texture, fused.student(x))
         assert torch.allclose(ref, out, atol=1e-5), patch
+
+
+def _compiler_available() -> bool:
+    import shutil
+
+    return any(shutil.which(cc) for cc in ("g++", "c++", "clang++"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _compiler_available(), reason="torch.compile's CPU backend (Inductor) needs a C++ compiler")
+def test_compiled_network_gives_the_same_features_and_matches():
+    from torch._dynamo.utils import counters
+
+    from distillmatch_core.model.inference_optimization import compile_for_inference
+
+    model = optimize_for_inference(trained_looking_model(), torch.device("cpu"))
+    compiled = copy.deepcopy(model)
+    compile_for_inference(compiled)
+    x0, x1 = torch.rand(1, 1, 96, 128), torch.rand(1, 1, 96, 128)
+    frames_before = counters["frames"]["ok"]
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the eager fallback's warning would fail the test
+        ref, out = model(x0, x1), compiled(x0, x1)
+    assert counters["frames"]["ok"] >= frames_before + 2  # dynamo compiled the trunk and the fine stage
+    for key in ("coarse_desc0", "coarse_desc1", "half0", "quarter1", "coarse_tokens0", "fine_score"):
+        assert torch.allclose(ref[key], out[key], atol=1e-4), key
+    assert len(ref["i_ids"]) > 0
+    assert torch.equal(out["i_ids"], ref["i_ids"]) and torch.equal(out["j_ids"], ref["j_ids"])
+    assert torch.allclose(out["keypoints1"], ref["keypoints1"], atol=1e-3)
+
+
+def test_network_runs_eager_after_one_warning_when_the_compiler_fails(monkeypatch):
+    """No C++ compiler (or Triton) where the package is deployed: one warning, then the eager network's results."""
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    from distillmatch_core.model import inference_optimization
+
+    calls = []
+
+    def unusable_compiler(fn, **kwargs):
+        def compiled(*args, **kwargs):
+            calls.append(args)
+            raise BackendCompilerFailed(lambda *a: None, RuntimeError("no working C++ compiler"), None)
+        return compiled
+
+    monkeypatch.setattr(inference_optimization.torch, "compile", unusable_compiler)
+    model = trained_looking_model()
+    fallback = copy.deepcopy(model)
+    inference_optimization.compile_for_inference(fallback)
+    x0, x1 = torch.rand(1, 1, 96, 128), torch.rand(1, 1, 96, 128)
+    with torch.inference_mode():
+        ref = model(x0, x1)
+        with pytest.warns(RuntimeWarning, match="runs eager"):
+            out = fallback(x0, x1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # once only
+            again = fallback(x0, x1)
+    assert len(calls) == 1  # the compiler is not retried on every frame
+    for result in (out, again):
+        assert torch.equal(result["i_ids"], ref["i_ids"])
+        assert torch.allclose(result["keypoints1"], ref["keypoints1"], atol=1e-5)
+
+
+def test_compile_for_inference_refuses_training_mode():
+    from distillmatch_core.model.inference_optimization import compile_for_inference
+
+    with pytest.raises(ValueError, match="eval mode"):
+        compile_for_inference(trained_looking_model().train())
+
+
+def test_explicit_softmax_attention_equals_the_fused_kernel():
+    from distillmatch_core.model.attention import SoftmaxAttention
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(6, 25, 4, 8), torch.randn(6, 35, 4, 8), torch.randn(6, 35, 4, 8)  # (B, L|S, H, D)
+    fused, explicit = SoftmaxAttention(), SoftmaxAttention()
+    explicit.explicit = True
+    ref, out = fused(q, k, v), explicit(q, k, v)
+    assert out.shape == ref.shape == (6, 25, 4, 8)
+    assert torch.allclose(out, ref, atol=1e-5)

@@ -205,8 +205,8 @@ def test_cli_with_node_parameter_file(bags, tmp_path, monkeypatch, capsys):
     matcher = FakeHomographyMatcher()
     seen = {}
 
-    def fake_factory(weights, backend, device, size, max_matches):
-        seen.update(weights=weights, backend=backend, device=device, size=size, max_matches=max_matches)
+    def fake_factory(model):
+        seen.update(weights=model.weights, **model.matcher_options())
         return lambda: matcher
 
     monkeypatch.setattr(bag_eval_command, "_matcher_factory", fake_factory)
@@ -215,15 +215,17 @@ def test_cli_with_node_parameter_file(bags, tmp_path, monkeypatch, capsys):
     reference = tmp_path / "H.txt"
     np.savetxt(reference, np.eye(3))
     code = cli_main(["bag-eval", str(bags["sqlite3"]), "--out", str(tmp_path / "eval"), "--params", str(params),
-                     "--size", "320", "--max-matches", "256", "--no-progress", "--reference-homography", str(reference)])
+                     "--size", "320", "--max-matches", "256", "--compile", "--no-progress",
+                     "--reference-homography", str(reference)])
     out = capsys.readouterr().out
     assert code == 0 and "pairs: 6" in out and "results in" in out
-    assert seen == {"weights": "default", "backend": "auto", "device": "cuda", "size": 320, "max_matches": 256}
+    assert seen == {"weights": "default", "backend": "auto", "device": "cuda", "size": 320, "max_matches": 256,
+                    "torch_compile": True}
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["processing"]["min_inliers"] == 100 and report["pairing"]["slop_s"] == 0.02
     assert report["counts"]["pairs_with_homography"] == 0  # 72 inliers < 100
     assert report["matcher"] == {"weights": "default", "backend": "auto", "device": "cuda", "size": 320,
-                                "max_matches": 256}
+                                "max_matches": 256, "torch_compile": True}
     assert report["reference"]["corner_error_px"]["count"] == 0
 
 

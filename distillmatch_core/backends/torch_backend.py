@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from distillmatch_core.checkpoint import load_model
-from distillmatch_core.model.inference_optimization import optimize_for_inference
+from distillmatch_core.model.inference_optimization import compile_for_inference, optimize_for_inference
 
 
 class TorchBackend:
@@ -17,11 +17,13 @@ class TorchBackend:
 
     def __init__(self, weights: Path, device: str = "cpu", fp16: Optional[bool] = None,
                  coarse_threshold: Optional[float] = None, fine_threshold: Optional[float] = None,
-                 max_matches: Optional[int] = None, refine: Optional[bool] = None):
+                 max_matches: Optional[int] = None, refine: Optional[bool] = None, torch_compile: bool = False):
         """``coarse_threshold`` / ``fine_threshold`` / ``refine`` override the checkpoint's theta_c / theta_f /
         ``fine.refine`` (False: keypoints are the coarse cell anchors, the fine stage is skipped).
         ``max_matches``: at most that many matches per pair, the most confident coarse ones (as an exported
-        graph's K slots): a latency bound for large inputs. None keeps every match."""
+        graph's K slots): a latency bound for large inputs. None keeps every match.
+        ``torch_compile``: compile the network with torch.compile (``compile_for_inference``): faster per frame,
+        but the first frame, and the first of each new size, waits 1-2 minutes for the compiler."""
         if max_matches is not None and int(max_matches) < 1:
             raise ValueError(f"max_matches must be at least 1 (or None for every match), got {max_matches}")
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -29,6 +31,8 @@ class TorchBackend:
         self.device = torch.device(device)
         self.model, self.config, self.payload = load_model(weights, device)
         optimize_for_inference(self.model, self.device)  # same outputs, less CPU time (its module docstring)
+        if torch_compile:
+            compile_for_inference(self.model)
         if coarse_threshold is not None:
             self.config.coarse.threshold = float(coarse_threshold)
         if fine_threshold is not None:

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from distillmatch_core.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from distillmatch_core.ros_interface.node_parameters import ModelLoadConfig
 
 DESCRIPTION = """\
 Replay a ROS 2 bag (sqlite3 or MCAP) holding RGB and thermal images
@@ -43,6 +46,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument("--size", type=int, default=None, help="matcher input size (node default: 0 = the model's inference size)")
     model.add_argument("--max-matches", type=int, default=None, metavar="N",
                        help="torch backend: keep at most N matches per frame (node default: 0 = every match)")
+    model.add_argument("--compile", action="store_true",
+                       help="torch backend: compile the network with torch.compile (faster per frame; the "
+                            "first frame waits 1-2 minutes for the compiler; node parameter torch_compile)")
     model.add_argument("--params", type=Path, default=None,
                        help="node parameter file (config/matcher.yaml format) for thresholds, filter and sync")
     sync = parser.add_argument_group("pairing")
@@ -84,21 +90,22 @@ def _parameter_values(args: argparse.Namespace) -> Dict[str, Any]:
             raise CliError(f"{args.params}: unknown parameters {', '.join(unknown)}")
         values.update({k: v for k, v in from_file.items() if k in SPECS_BY_NAME})
     overrides = {"weights": args.weights, "backend": args.backend, "device": args.device, "input_size": args.size,
-                 "max_matches": args.max_matches,
+                 "max_matches": args.max_matches, "torch_compile": True if args.compile else None,
                  "slop": None if args.slop is None else float(args.slop), "queue_size": args.queue_size}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return values
 
 
-def _matcher_factory(weights: str, backend: str, device: str, size: int, max_matches: int = 0):
+def _matcher_factory(model: "ModelLoadConfig"):
+    weights, backend, device = model.weights, model.backend, model.device
+
     def create():
         try:
             from distillmatch_core import Matcher
         except ImportError as exc:
             raise CliError(f"the matcher is not available in this installation: {exc}") from None
         try:
-            return Matcher.from_pretrained(weights, device=device, backend=backend, size=size or None,
-                                           max_matches=max_matches or None)  # 0: every match, as the node
+            return Matcher.from_pretrained(weights, **model.matcher_options())  # as the node
         except FileNotFoundError as exc:
             raise CliError(f"model weights not found ({weights!r}): {exc}") from None
         except (ValueError, RuntimeError, ImportError, OSError) as exc:
@@ -134,10 +141,10 @@ def run(args: argparse.Namespace) -> int:
         video=args.video, video_fps=args.video_fps, include_inputs=args.include_inputs, overwrite=args.overwrite,
         progress=not args.no_progress,
         matcher_info={"weights": model.weights, "backend": model.backend, "device": model.device,
-                      "size": model.input_size, "max_matches": model.max_matches})
+                      "size": model.input_size, "max_matches": model.max_matches,
+                      "torch_compile": model.torch_compile})
     try:
-        result = run_bag_eval(config, _matcher_factory(model.weights, model.backend, model.device,
-                                                       model.input_size, model.max_matches))
+        result = run_bag_eval(config, _matcher_factory(model))
     except BagError as exc:
         raise CliError(str(exc)) from None
     counts = result.report["counts"]

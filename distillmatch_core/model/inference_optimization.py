@@ -17,8 +17,19 @@
 
 Training, checkpoints and export use the model as trained: the inference backend applies this to its
 own copy after loading (ONNX Runtime and TensorRT fold BatchNorm and choose layouts themselves).
+
+Optional, because compiling costs start-up time (``compile_for_inference``): the trunk (``DistillMatch.extract``:
+ResNet, student, CEFG, STFA, coarse attention and descriptors) and the fine stage's window attention and head,
+compiled by ``torch.compile`` (Inductor) with weight freezing. On a CPU Inductor generates fused C++ loops for the
+many small element-wise and normalisation ops between the matrix products, and freezing lets oneDNN pre-pack the
+convolution and linear weights. Measured on the 2-core development CPU at 640x480: the trunk about 0.72-0.77x its
+eager time (about 270 -> 200 ms), with outputs equal to 5e-6; the fine stage about 0.86x (with explicit softmax
+attention). The first call, and each new input size, compiles for 1-2 minutes.
 """
 from __future__ import annotations
+
+import warnings
+from typing import Callable, Dict
 
 import torch
 from torch import nn
@@ -71,3 +82,55 @@ def optimize_for_inference(model: nn.Module, device: torch.device) -> nn.Module:
     if device.type == "cpu":
         model.backbone.to(memory_format=torch.channels_last)
     return model
+
+
+class _CompiledWithFallback:
+    """Callables compiled by torch.compile (Inductor, weight freezing) that fall back to their eager form, for
+    good and with one warning, when the compiler is unusable here (Inductor needs a C++ compiler on a CPU,
+    Triton on a GPU): same results, eager speed."""
+
+    def __init__(self):
+        self.failed = False
+
+    def wrap(self, eager: Callable, dynamic: bool) -> Callable:
+        from torch._dynamo.exc import TorchDynamoException
+        from torch._inductor import config as inductor_config
+
+        compiled = torch.compile(eager, dynamic=dynamic)
+
+        def call(*args, **kwargs):
+            if not self.failed:
+                try:
+                    # Freezing applies when a graph is compiled, which happens inside a call (the first, a new size).
+                    with inductor_config.patch(freezing=True):
+                        return compiled(*args, **kwargs)
+                except TorchDynamoException as exc:
+                    self.failed = True
+                    message = str(exc).splitlines()[0] if str(exc) else ""
+                    warnings.warn(f"torch.compile failed, the model runs eager (same results, slower): "
+                                  f"{type(exc).__name__}: {message}", RuntimeWarning, stacklevel=2)
+            return eager(*args, **kwargs)
+
+        call.__name__ = getattr(eager, "__name__", "compiled")
+        return call
+
+
+def compile_for_inference(model: nn.Module) -> None:
+    """Compiles, on this instance and in place (eval mode only), the two parts of the network that torch.compile
+    speeds up: the trunk (``model.extract``: images -> features and coarse descriptors) with static shapes, and
+    the fine stage's per-window attention and head (``model.fine._match_windows``) with a dynamic number of
+    matches, its softmax attention in the explicit form (``SoftmaxAttention.explicit``). The coarse selection
+    and the gathering of windows stay eager (compiled, the selection's blocks ran slower).
+
+    Each new input size compiles the trunk once more: use this for a fixed-size stream (a camera, the node, a
+    bag), not for a set of images of many sizes."""
+    if model.training:
+        raise ValueError("compile_for_inference needs a model in eval mode: freezing bakes the weights into the graph")
+    from distillmatch_core.model.attention import SoftmaxAttention
+
+    compiler = _CompiledWithFallback()
+    model.extract = compiler.wrap(model.extract, dynamic=False)
+    for module in model.fine.modules():
+        if isinstance(module, SoftmaxAttention):
+            module.explicit = True
+    model.fine._match_windows = compiler.wrap(model.fine._match_windows, dynamic=True)
