@@ -310,3 +310,18 @@ def test_model_is_loaded_in_the_inference_thread(node_module):
         matcher_factory=lambda model: loaded_in.append(threading.current_thread().name) or FakeHomographyMatcher())
     node.shutdown()
     assert loaded_in == ["matcher"]
+
+
+def test_torch_compile_parameter_reaches_the_matcher_and_the_start_up_log(node_module):
+    """The first pair waits for the compiler: the node says so at start-up rather than seeming to hang."""
+    FakeNode.overrides = {"torch_compile": True}
+    options = []
+    node = node_module.MatcherNode(
+        matcher_factory=lambda model: options.append(model.matcher_options()) or FakeHomographyMatcher())
+    try:
+        assert options == [{"device": "cpu", "backend": "auto", "size": None, "max_matches": None,
+                            "torch_compile": True}]
+        ready = [message for level, message in node.logger.lines if message.startswith("ready:")]
+        assert len(ready) == 1 and "first pair waits 1-2 minutes while the network compiles" in ready[0]
+    finally:
+        node.shutdown()
