@@ -17,7 +17,7 @@ SIFT runs on the pair resized to WxH. "x SIFT" is median latency / SIFT's median
 ``--sift-size 640x480`` instead times SIFT once, on the pair at that (camera) size, and every row's
 ratio is to it: what matching 640x480 frames costs when the network runs at a smaller canvas (the
 model's calibrated canvas, 544x408 for the shipped lite; the Matcher resizes the frames and maps keypoints back).
-``--torch-compile`` adds torch with its trunk compiled by torch.compile (its first call compiles: see the
+``--torch-compile`` adds torch with its network compiled by torch.compile (its first call compiles: see the
 "first call s" column). torch runs the eager path (every match, or the --torch-max-matches most confident, as the graph's
 slots); the ONNX graph keeps at most --max-matches, so the "matches" column can differ when a model
 finds more.
@@ -63,7 +63,7 @@ class MeasureSpec:
     repeats: int
     max_matches: int = 0  # torch only: keep the most confident N matches; 0 = every match
     coarse_only: bool = False  # torch only (graphs are exported so): skip the fine stage (refine=False)
-    torch_compile: bool = False  # torch only: the trunk compiled by torch.compile (TorchBackend's torch_compile)
+    torch_compile: bool = False  # torch only: the network compiled by torch.compile (TorchBackend's torch_compile)
 
 
 @dataclass
@@ -97,6 +97,20 @@ def peak_rss_mb() -> float:
 # ---------------------------------------------------------------------------------------------- child
 
 
+def sift_on_frames(image0, image1, size: Tuple[int, int]):
+    """The reference: -> a callable matching the two images, resized to ``size`` (H, W), with OpenCV SIFT + ratio
+    test and returning the number of matches."""
+    import cv2
+
+    from distillmatch_core.evaluation.classical_matchers import SiftRatioMatcher
+
+    h, w = size
+    frame0 = cv2.resize(image0, (w, h), interpolation=cv2.INTER_AREA)
+    frame1 = cv2.resize(image1, (w, h), interpolation=cv2.INTER_AREA)
+    sift = SiftRatioMatcher()
+    return lambda: len(sift(frame0, frame1)[0])
+
+
 def measure(spec: MeasureSpec) -> Measurement:
     """Runs inside the fresh subprocess."""
     import cv2
@@ -108,15 +122,10 @@ def measure(spec: MeasureSpec) -> Measurement:
     h, w = spec.size
     started = time.perf_counter()
     if spec.method == "sift":
-        from distillmatch_core.evaluation.classical_matchers import SiftRatioMatcher
-
-        image0 = cv2.resize(image0, (w, h), interpolation=cv2.INTER_AREA)
-        image1 = cv2.resize(image1, (w, h), interpolation=cv2.INTER_AREA)
-        sift = SiftRatioMatcher()
+        sift = sift_on_frames(image0, image1, spec.size)
 
         def run_once():
-            k0, _ = sift(image0, image1)
-            return len(k0), None
+            return sift(), None
     else:
         from distillmatch_core.matcher import Matcher
 
@@ -287,7 +296,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--coarse-only", action="store_true",
                         help="DistillMatch without its fine stage: torch refine=False, graphs exported --coarse-only")
     parser.add_argument("--torch-compile", action="store_true",
-                        help="also time torch with its trunk compiled (torch_compile=True; needs a C++ compiler); "
+                        help="also time torch with its network compiled (torch_compile=True; needs a C++ compiler); "
                              "its first call, which compiles, is in the 'first call s' column")
     parser.add_argument("--sift-size", default=None, metavar="WxH",
                         help="time SIFT once, at this (camera) size, and give every ratio to it "

@@ -1,6 +1,7 @@
 """The torch backend's eager inference path against the plain one, interleaved in one process.
 
     python benchmarks/eager_inference_ab.py [--weights default] [--size 640x480] [--rounds 12] [--compile]
+        [--sift 640x480]
 
 "plain" is the model as trained, with the exported graph's selection run eagerly: the full (L0, L1)
 confidence matrix and ``select_coarse_matches``. "eager" is what ``Matcher`` runs with the torch backend:
@@ -9,7 +10,9 @@ confidence matrix and ``select_coarse_matches``. "eager" is what ``Matcher`` run
 matches at eager inference in either case, so that rewrite's gain is not in the ratio. Both get the same real dev pair; rounds alternate the two, so the VM's drift between
 minutes (up to 40 % here) hits both alike. Prints each variant's median and the agreement of their matches.
 ``--compile`` adds "compiled": the eager path with ``compile_for_inference`` (``torch_compile=True``), compiled
-before the timed rounds.
+before the timed rounds. ``--sift WxH`` adds OpenCV SIFT + ratio test on the same pair's frames at WxH, in the same
+rounds: each path's time as a multiple of SIFT's is then the median of per-round ratios, taken seconds apart, where
+``benchmark_backends.py`` (separate processes, for peak memory) takes them minutes apart.
 """
 from __future__ import annotations
 
@@ -27,10 +30,12 @@ for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):
 import torch  # noqa: E402
 
 from distillmatch_core.checkpoint import load_model  # noqa: E402
+from distillmatch_core.cli.export_command import parse_size  # noqa: E402
 from distillmatch_core.matcher import resolve_weights  # noqa: E402
 from distillmatch_core.model.coarse_matching import select_coarse_matches  # noqa: E402
 from distillmatch_core.model.distillmatch import DistillMatch  # noqa: E402
 from distillmatch_core.model.inference_optimization import compile_for_inference, optimize_for_inference  # noqa: E402
+from benchmark_backends import sift_on_frames  # noqa: E402
 from stage_breakdown import network_argument_parser, network_inputs, parse_network_arguments  # noqa: E402
 
 
@@ -55,6 +60,8 @@ def main(argv=None) -> int:
     p = network_argument_parser(__doc__, "checkpoint or 'default'")
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--compile", action="store_true", help="also time the eager path compiled by torch.compile")
+    p.add_argument("--sift", default=None, metavar="WxH", type=parse_size,
+                   help="also time SIFT + ratio test on the pair's frames at WxH, interleaved (ratios per round)")
     args = parse_network_arguments(p, argv)
     h, w = args.size
     try:
@@ -71,19 +78,42 @@ def main(argv=None) -> int:
         compiled = copy.deepcopy(eager)
         compile_for_inference(compiled)
         variants["compiled"] = lambda: eager_matches(compiled, x0, x1)
+    if args.sift:
+        import cv2
+
+        from distillmatch_core.data.splits import load_split
+        from distillmatch_core.image_io import read_image
+
+        cv2.setNumThreads(args.threads)
+        pair = load_split("dev")[args.pair]
+        sift = sift_on_frames(read_image(pair.visible_path), read_image(pair.infrared_path), args.sift)
     times = {name: [] for name in variants}
     with torch.inference_mode():
         results = {name: run() for name, run in variants.items()}  # warm-up, and the outputs compared below
+        if args.sift:
+            sift()
+            times["sift"] = []
         for _ in range(max(1, args.rounds)):
             for name, run in variants.items():
                 start = time.perf_counter()
                 run()
                 times[name].append((time.perf_counter() - start) * 1e3)
+            if args.sift:
+                start = time.perf_counter()
+                sift()
+                times["sift"].append((time.perf_counter() - start) * 1e3)
     pairs = {name: {(int(i), int(j)): k for i, j, k in zip(*r)} for name, r in results.items()}
     print(f"{args.weights} at {w}x{h}, dev pair {args.pair}, {args.threads} threads, {args.rounds} interleaved rounds\n")
     print("| path | median ms | min ms | matches |\n|---|--:|--:|--:|")
     for name in variants:
         print(f"| {name} | {statistics.median(times[name]):.1f} | {min(times[name]):.1f} | {len(pairs[name])} |")
+    if args.sift:
+        print(f"| SIFT + ratio test at {args.sift[1]}x{args.sift[0]} | {statistics.median(times['sift']):.1f} | "
+              f"{min(times['sift']):.1f} | {sift()} |\n")
+        for name in variants:
+            ratios = [t / s for t, s in zip(times[name], times["sift"])]
+            print(f"{name}: {statistics.median(ratios):.2f}x SIFT (median of per-round ratios; range "
+                  f"{min(ratios):.2f}-{max(ratios):.2f})")
     print()
     for name, reference in (("eager", "plain"), ("compiled", "eager")):
         if name not in variants:

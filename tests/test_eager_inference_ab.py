@@ -8,8 +8,12 @@ def test_eager_and_plain_paths_find_the_same_matches(data_root, capsys):
     """On real descriptors the blockwise selection's log-confidences are small differences of terms in the tens;
     a mutual-match check with a tolerance relative to the result lost 3 of 279 matches here."""
     bench = load_benchmark_script("eager_inference_ab")
-    assert bench.main(["--size", "224x160", "--rounds", "1", "--threads", "1"]) == 0
+    assert bench.main(["--size", "224x160", "--rounds", "2", "--threads", "1", "--sift", "224x160"]) == 0
     out = capsys.readouterr().out
+    assert re.search(r"^\| SIFT \+ ratio test at 224x160 \| [\d.]+ \| [\d.]+ \| \d+ \|$", out, flags=re.M)
+    for name in ("plain", "eager"):  # a time per round of each path against SIFT's in the same round
+        assert re.search(rf"^{name}: [\d.]+x SIFT \(median of per-round ratios; range [\d.]+-[\d.]+\)$", out,
+                         flags=re.M)
     rows = dict(re.findall(r"^\| (plain|eager) \|.*\| (\d+) \|$", out, flags=re.M))
     assert rows.keys() == {"plain", "eager"} and int(rows["plain"]) > 20
     shared = int(re.search(r"matches in both: (\d+)", out).group(1))

@@ -1,5 +1,5 @@
 """The torch backend's inference rewrites keep the outputs: folded BatchNorms, channels-last ResNet, fused semantic
-head, fine stage in chunks."""
+head, fine stage in chunks, and the optional torch.compile of the network (with its eager fallback)."""
 import copy
 import warnings
 
