@@ -107,7 +107,7 @@ def test_compiled_network_gives_the_same_features_and_matches():
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # the eager fallback's warning would fail the test
         ref, out = model(x0, x1), compiled(x0, x1)
-    assert counters["frames"]["ok"] >= frames_before + 2  # dynamo compiled the trunk and the fine stage
+    assert counters["frames"]["ok"] >= frames_before + 3  # dynamo compiled the trunk and the fine stage's two parts
     for key in ("coarse_desc0", "coarse_desc1", "half0", "quarter1", "coarse_tokens0", "fine_score"):
         assert torch.allclose(ref[key], out[key], atol=1e-4), key
     assert len(ref["i_ids"]) > 0
