@@ -68,6 +68,8 @@ def create_backend(backend: str, weights: Path, device: str, max_matches: Option
     problem = torch_compile_problem(backend, options.get("torch_compile"))
     if problem:
         raise ValueError(f"torch_compile {problem}")
+    if backend != "torch":
+        options.pop("torch_compile", None)  # False: nothing to refuse, and not an option of the exported backends
     if backend == "torch":
         from distillmatch_core.backends.torch_backend import TorchBackend
         return TorchBackend(weights, device, max_matches=max_matches, **options)

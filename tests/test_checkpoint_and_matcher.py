@@ -129,3 +129,6 @@ def test_torch_compile_wraps_the_network_and_is_refused_by_exported_backends(tin
     for backend in ("onnxruntime", "tensorrt"):
         with pytest.raises(ValueError, match="torch_compile applies to the torch backend only"):
             create_backend(backend, tmp_path / "model.onnx", "cpu", torch_compile=True)
+    # torch_compile=False is no problem for an exported backend: the missing file is the only error.
+    with pytest.raises(ValueError, match="cannot load .*model.onnx"):
+        create_backend("onnxruntime", tmp_path / "model.onnx", "cpu", torch_compile=False)
