@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -343,9 +343,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      args.threads, args.warmup, args.repeats, args.torch_max_matches,
                                      args.coarse_only))
             if args.torch_compile:
-                specs.append(MeasureSpec("torch", str(weights), size, str(pair.visible_path), str(pair.infrared_path),
-                                         args.threads, args.warmup, args.repeats, args.torch_max_matches,
-                                         args.coarse_only, torch_compile=True))
+                specs.append(replace(specs[-1], torch_compile=True))
         if "onnxruntime" in backends:
             suffix = "_coarse" if args.coarse_only else ""
             onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}{suffix}.onnx"

@@ -87,29 +87,23 @@ def main(argv=None) -> int:
         cv2.setNumThreads(args.threads)
         pair = load_split("dev")[args.pair]
         sift = sift_on_frames(read_image(pair.visible_path), read_image(pair.infrared_path), args.sift)
-    times = {name: [] for name in variants}
+    timed = {**variants, "sift": sift} if args.sift else variants
+    times = {name: [] for name in timed}
     with torch.inference_mode():
-        results = {name: run() for name, run in variants.items()}  # warm-up, and the outputs compared below
-        if args.sift:
-            sift()
-            times["sift"] = []
+        results = {name: run() for name, run in timed.items()}  # warm-up, and the outputs compared below
         for _ in range(max(1, args.rounds)):
-            for name, run in variants.items():
+            for name, run in timed.items():
                 start = time.perf_counter()
                 run()
                 times[name].append((time.perf_counter() - start) * 1e3)
-            if args.sift:
-                start = time.perf_counter()
-                sift()
-                times["sift"].append((time.perf_counter() - start) * 1e3)
-    pairs = {name: {(int(i), int(j)): k for i, j, k in zip(*r)} for name, r in results.items()}
+    pairs = {name: {(int(i), int(j)): k for i, j, k in zip(*results[name])} for name in variants}
     print(f"{args.weights} at {w}x{h}, dev pair {args.pair}, {args.threads} threads, {args.rounds} interleaved rounds\n")
     print("| path | median ms | min ms | matches |\n|---|--:|--:|--:|")
     for name in variants:
         print(f"| {name} | {statistics.median(times[name]):.1f} | {min(times[name]):.1f} | {len(pairs[name])} |")
     if args.sift:
         print(f"| SIFT + ratio test at {args.sift[1]}x{args.sift[0]} | {statistics.median(times['sift']):.1f} | "
-              f"{min(times['sift']):.1f} | {sift()} |\n")
+              f"{min(times['sift']):.1f} | {results['sift']} |\n")
         for name in variants:
             ratios = [t / s for t, s in zip(times[name], times["sift"])]
             print(f"{name}: {statistics.median(ratios):.2f}x SIFT (median of per-round ratios; range "

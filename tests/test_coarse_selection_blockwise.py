@@ -17,6 +17,12 @@ def descriptors(seed: int, dim: int = 16, l0: int = 300, related: int = 200, l1:
     return d0, d1
 
 
+def dense_maxima(conf):
+    """The reference from the full matrix: each row's maximum (B, L0), its column, and whether it is mutual."""
+    ref_val, ref_idx = conf.max(dim=2)
+    return ref_val, ref_idx, ref_val >= torch.gather(conf.amax(dim=1), 1, ref_idx)
+
+
 def as_set(m):
     return {(b, int(i), int(j)) for b in range(m.valid.shape[0])
             for i, j, v in zip(m.i_ids[b], m.j_ids[b], m.valid[b]) if v}
@@ -28,8 +34,7 @@ def test_blockwise_maxima_match_the_dense_confidence(match_type, block_rows):
     d0, d1 = descriptors(0)
     temperature = 0.05
     conf = confidence_from_similarity(d0 @ d1.transpose(1, 2) / temperature, match_type)  # (2, 300, 350)
-    ref_val, ref_idx = conf.max(dim=2)
-    ref_mutual = ref_val >= torch.gather(conf.amax(dim=1), 1, ref_idx)
+    ref_val, ref_idx, ref_mutual = dense_maxima(conf)
 
     row_val, row_idx, mutual = mutual_maxima_blockwise(d0, d1, temperature, match_type, block_rows)
     assert row_val.shape == row_idx.shape == mutual.shape == (2, 300)
@@ -49,8 +54,7 @@ def test_blockwise_selection_at_the_shipped_scale():
     d0, d1 = descriptors(1, dim=64, l0=4800, related=3000, l1=4800)
     d0, d1 = d0[:1], d1[:1]
     conf = confidence_from_similarity(d0 @ d1.transpose(1, 2) / 0.05, "dual_softmax")
-    ref_val, ref_idx = conf.max(dim=2)
-    ref_mutual = ref_val >= torch.gather(conf.amax(dim=1), 1, ref_idx)
+    ref_val, ref_idx, ref_mutual = dense_maxima(conf)
     row_val, row_idx, mutual = mutual_maxima_blockwise(d0, d1, 0.05, "dual_softmax")
     assert int(ref_mutual.sum()) > 1000
     assert torch.equal(mutual, ref_mutual) and torch.equal(row_idx[mutual], ref_idx[ref_mutual])

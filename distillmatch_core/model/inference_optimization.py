@@ -29,6 +29,7 @@ each new input size, compiles for 1-2 minutes.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Callable, Dict
 
@@ -99,6 +100,7 @@ class _CompiledWithFallback:
 
         compiled = torch.compile(eager, dynamic=dynamic)
 
+        @functools.wraps(eager)
         def call(*args, **kwargs):
             if not self.failed:
                 try:
@@ -112,7 +114,6 @@ class _CompiledWithFallback:
                                   f"{type(exc).__name__}: {message}", RuntimeWarning, stacklevel=2)
             return eager(*args, **kwargs)
 
-        call.__name__ = getattr(eager, "__name__", "compiled")
         return call
 
 
