@@ -64,6 +64,7 @@ class MeasureSpec:
     max_matches: int = 0  # torch only: keep the most confident N matches; 0 = every match
     coarse_only: bool = False  # torch only (graphs are exported so): skip the fine stage (refine=False)
     torch_compile: bool = False  # torch only: the network compiled by torch.compile (TorchBackend's torch_compile)
+    cpu_bf16: bool = False  # torch only: texture ResNet and student ViT in bfloat16 (TorchBackend's cpu_bf16)
 
 
 @dataclass
@@ -136,7 +137,7 @@ def measure(spec: MeasureSpec) -> Measurement:
             matcher = Matcher.from_pretrained(spec.weights, backend="torch", device="cpu",
                                               max_matches=spec.max_matches or None,
                                               refine=False if spec.coarse_only else None,
-                                              torch_compile=spec.torch_compile)
+                                              torch_compile=spec.torch_compile, cpu_bf16=spec.cpu_bf16)
             # The same static canvas as the ONNX graph, so both backends run the same network input.
             matcher.backend.input_size = (h, w)
         else:
@@ -168,6 +169,8 @@ def measure(spec: MeasureSpec) -> Measurement:
         name += "_coarse"
     if spec.method == "torch" and spec.torch_compile:
         name += "_compiled"
+    if spec.method == "torch" and spec.cpu_bf16:
+        name += "_bf16"
     return Measurement(method=spec.method, weights_name=name,
                        size=spec.size, median_ms=1e3 * statistics.median(totals),
                        p90_ms=1e3 * totals[min(len(totals) - 1, int(0.9 * len(totals)))],
@@ -298,6 +301,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--torch-compile", action="store_true",
                         help="also time torch with its network compiled (torch_compile=True; needs a C++ compiler); "
                              "its first call, which compiles, is in the 'first call s' column")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="also time torch with its texture ResNet and student ViT in bfloat16 (cpu_bf16=True), "
+                             "compiled too with --torch-compile")
     parser.add_argument("--sift-size", default=None, metavar="WxH",
                         help="time SIFT once, at this (camera) size, and give every ratio to it "
                              "(default: SIFT at each network size)")
@@ -344,6 +350,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      args.coarse_only))
             if args.torch_compile:
                 specs.append(replace(specs[-1], torch_compile=True))
+            if args.cpu_bf16:
+                specs.append(replace(specs[-1], cpu_bf16=True))
         if "onnxruntime" in backends:
             suffix = "_coarse" if args.coarse_only else ""
             onnx_path = work_dir / f"{weights.stem}_{w}x{h}_k{args.max_matches}{suffix}.onnx"

@@ -1,7 +1,7 @@
 """The torch backend's eager inference path against the plain one, interleaved in one process.
 
     python benchmarks/eager_inference_ab.py [--weights default] [--size 640x480] [--rounds 12] [--compile]
-        [--sift 640x480]
+        [--bf16] [--sift 640x480]
 
 "plain" is the model as trained, with the exported graph's selection run eagerly: the full (L0, L1)
 confidence matrix and ``select_coarse_matches``. "eager" is what ``Matcher`` runs with the torch backend:
@@ -12,7 +12,8 @@ minutes (up to 40 % here) hits both alike. Prints each variant's median and the 
 ``--compile`` adds "compiled": the eager path with ``compile_for_inference`` (``torch_compile=True``), compiled
 before the timed rounds. ``--sift WxH`` adds OpenCV SIFT + ratio test on the same pair's frames at WxH, in the same
 rounds: each path's time as a multiple of SIFT's is then the median of per-round ratios, taken seconds apart, where
-``benchmark_backends.py`` (separate processes, for peak memory) takes them minutes apart.
+``benchmark_backends.py`` (separate processes, for peak memory) takes them minutes apart. ``--bf16`` adds the eager
+(and compiled) path with ``cpu_bf16=True``: the texture ResNet and student ViT in bfloat16.
 """
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ def main(argv=None) -> int:
     p = network_argument_parser(__doc__, "checkpoint or 'default'")
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--compile", action="store_true", help="also time the eager path compiled by torch.compile")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time the eager (and with --compile the compiled) path with the texture ResNet and student "
+                        "ViT in bfloat16 (cpu_bf16=True)")
     p.add_argument("--sift", default=None, metavar="WxH", type=parse_size,
                    help="also time SIFT + ratio test on the pair's frames at WxH, interleaved (ratios per round)")
     args = parse_network_arguments(p, argv)
@@ -78,6 +82,13 @@ def main(argv=None) -> int:
         compiled = copy.deepcopy(eager)
         compile_for_inference(compiled)
         variants["compiled"] = lambda: eager_matches(compiled, x0, x1)
+    if args.bf16:
+        eager_bf16 = optimize_for_inference(copy.deepcopy(plain), torch.device("cpu"), bfloat16_feature_extractors=True)
+        variants["eager bf16"] = lambda: eager_matches(eager_bf16, x0, x1)
+        if args.compile:
+            compiled_bf16 = copy.deepcopy(eager_bf16)
+            compile_for_inference(compiled_bf16)
+            variants["compiled bf16"] = lambda: eager_matches(compiled_bf16, x0, x1)
     if args.sift:
         import cv2
 
@@ -109,7 +120,8 @@ def main(argv=None) -> int:
             print(f"{name}: {statistics.median(ratios):.2f}x SIFT (median of per-round ratios; range "
                   f"{min(ratios):.2f}-{max(ratios):.2f})")
     print()
-    for name, reference in (("eager", "plain"), ("compiled", "eager")):
+    for name, reference in (("eager", "plain"), ("compiled", "eager"), ("eager bf16", "eager"),
+                            ("compiled bf16", "compiled")):
         if name not in variants:
             continue
         shared = pairs[reference].keys() & pairs[name].keys()

@@ -53,9 +53,15 @@ def max_matches_problem(backend: str, max_matches: Optional[int]) -> Optional[st
     return None
 
 
-def torch_compile_problem(backend: str, torch_compile: Optional[bool]) -> Optional[str]:
-    """Why ``torch_compile`` cannot go with ``backend``, or None. Exported graphs are optimised by their runtime."""
-    if torch_compile and backend in ("onnxruntime", "tensorrt"):
+# Switches of the torch backend alone (TorchBackend): an exported graph is compiled, and its precision chosen, by
+# its runtime.
+TORCH_ONLY_SWITCHES = ("torch_compile", "cpu_bf16")
+
+
+def torch_only_switch_problem(backend: str, name: str, value: Optional[bool]) -> Optional[str]:
+    """Why torch-only switch ``name`` (TORCH_ONLY_SWITCHES) set to ``value`` cannot go with ``backend``, or None:
+    only True is refused, False and None ask for nothing."""
+    if value and backend in ("onnxruntime", "tensorrt"):
         return f"applies to the torch backend only; {backend} optimises the exported graph itself"
     return None
 
@@ -65,11 +71,12 @@ def create_backend(backend: str, weights: Path, device: str, max_matches: Option
     problem = max_matches_problem(backend, max_matches)
     if problem:
         raise ValueError(f"max_matches {problem}")
-    problem = torch_compile_problem(backend, options.get("torch_compile"))
-    if problem:
-        raise ValueError(f"torch_compile {problem}")
-    if backend != "torch":
-        options.pop("torch_compile", None)  # False: nothing to refuse, and not an option of the exported backends
+    for name in TORCH_ONLY_SWITCHES:
+        problem = torch_only_switch_problem(backend, name, options.get(name))
+        if problem:
+            raise ValueError(f"{name} {problem}")
+        if backend != "torch":
+            options.pop(name, None)  # False: nothing to refuse, and not an option of the exported backends
     if backend == "torch":
         from distillmatch_core.backends.torch_backend import TorchBackend
         return TorchBackend(weights, device, max_matches=max_matches, **options)

@@ -122,7 +122,8 @@ class MatcherNode(Node):
         self._updater.add("matcher", self._diagnose)
         model = self._node_config.model
         self.get_logger().info(
-            f"ready: weights={model.weights!r} backend={model.backend} device={model.device} size={model.input_size}; "
+            f"ready: weights={model.weights!r} backend={model.backend} device={model.device} size={model.input_size}"
+            + (" cpu_bf16" if model.cpu_bf16 else "") + "; "
             f"listening on {_topic_name(self._rgb_sub)} and {_topic_name(self._thermal_sub)} "
             f"({self._node_config.input_qos} QoS, slop {self._node_config.pairing.slop_s} s)"
             + ("; torch_compile: the first pair waits 1-2 minutes while the network compiles" if model.torch_compile

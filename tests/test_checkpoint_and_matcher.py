@@ -118,7 +118,18 @@ def test_shipped_model_matches_an_image_with_itself_cell_to_cell():
     assert float((out["i_ids"] == out["j_ids"]).float().mean()) >= 0.99
 
 
-def test_torch_compile_wraps_the_network_and_is_refused_by_exported_backends(tiny_checkpoint, tmp_path):
+def test_cpu_bf16_is_off_by_default_and_warns_without_bf16_hardware(tiny_checkpoint, monkeypatch):
+    from distillmatch_core.backends import torch_backend
+    from distillmatch_core.model.inference_optimization import BFloat16Autocast
+
+    assert not isinstance(torch_backend.TorchBackend(tiny_checkpoint).model.backbone, BFloat16Autocast)
+    monkeypatch.setattr(torch_backend, "cpu_has_native_bfloat16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no bfloat16 hardware"):
+        backend = torch_backend.TorchBackend(tiny_checkpoint, cpu_bf16=True)
+    assert backend.cpu_bf16 and isinstance(backend.model.backbone, BFloat16Autocast)
+
+
+def test_torch_compile_wraps_the_network_and_torch_switches_are_refused_by_exported_backends(tiny_checkpoint, tmp_path):
     from distillmatch_core.matcher import create_backend
 
     eager = Matcher.from_pretrained(tiny_checkpoint)
@@ -126,9 +137,10 @@ def test_torch_compile_wraps_the_network_and_is_refused_by_exported_backends(tin
     assert "extract" not in vars(eager.backend.model)  # the class's method
     assert vars(compiled.backend.model)["extract"].__name__ == "extract"  # compile_for_inference's wrapper
     assert {"_tokens", "_match_windows"} <= set(vars(compiled.backend.model.fine))
-    for backend in ("onnxruntime", "tensorrt"):
-        with pytest.raises(ValueError, match="torch_compile applies to the torch backend only"):
-            create_backend(backend, tmp_path / "model.onnx", "cpu", torch_compile=True)
-    # torch_compile=False is no problem for an exported backend: the missing file is the only error.
-    with pytest.raises(ValueError, match="cannot load .*model.onnx"):
-        create_backend("onnxruntime", tmp_path / "model.onnx", "cpu", torch_compile=False)
+    for switch in ("torch_compile", "cpu_bf16"):
+        for backend in ("onnxruntime", "tensorrt"):
+            with pytest.raises(ValueError, match=f"{switch} applies to the torch backend only"):
+                create_backend(backend, tmp_path / "model.onnx", "cpu", **{switch: True})
+        # False is no problem for an exported backend: the missing file is the only error.
+        with pytest.raises(ValueError, match="cannot load .*model.onnx"):
+            create_backend("onnxruntime", tmp_path / "model.onnx", "cpu", **{switch: False})

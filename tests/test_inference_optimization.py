@@ -8,7 +8,8 @@ import torch
 
 from distillmatch_core.config import preset
 from distillmatch_core.model.distillmatch import DistillMatch
-from distillmatch_core.model.inference_optimization import fold_batch_norms, optimize_for_inference
+from distillmatch_core.model.inference_optimization import (BFloat16Autocast, fold_batch_norms,
+                                                             optimize_for_inference)
 
 
 def trained_looking_model():
@@ -40,6 +41,32 @@ def test_optimized_model_gives_the_same_matches():
     assert len(ref["i_ids"]) > 0
     assert torch.equal(out["i_ids"], ref["i_ids"]) and torch.equal(out["j_ids"], ref["j_ids"])
     assert torch.allclose(out["keypoints1"], ref["keypoints1"], atol=1e-3)
+
+
+def test_bfloat16_feature_extractors_compute_in_bf16_and_hand_on_float32():
+    model = trained_looking_model()
+    fp32 = optimize_for_inference(copy.deepcopy(model), torch.device("cpu"))
+    bf16 = optimize_for_inference(copy.deepcopy(model), torch.device("cpu"), bfloat16_feature_extractors=True)
+    assert isinstance(bf16.backbone, BFloat16Autocast) and isinstance(bf16.student, BFloat16Autocast)
+    assert not isinstance(bf16.cefg, BFloat16Autocast)  # the modules after them stay float32
+    seen = []
+    bf16.backbone.module.stem[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    x0, x1 = torch.rand(1, 1, 96, 128), torch.rand(1, 1, 96, 128)
+    with torch.inference_mode():
+        ref_feats, feats = fp32.backbone(x0), bf16.backbone(x0)
+        ref_sem, sem = fp32.student(x0), bf16.student(x0)
+        out = bf16(x0, x1)
+    assert seen[0] == torch.bfloat16  # the convolutions ran in bf16 ...
+    for a, b in [*zip(ref_feats, feats), (ref_sem, sem)]:  # ... and hand on float32 within bf16 rounding
+        assert b.dtype == torch.float32
+        assert not torch.equal(a, b) and torch.allclose(a, b, atol=0.05 * float(a.abs().max()))
+    assert out["keypoints1"].dtype == torch.float32 and len(out["i_ids"]) > 0
+    # A copy's wrapper runs the copy's weights (a patched forward would still call the original's).
+    copied = copy.deepcopy(bf16)
+    with torch.no_grad():
+        copied.backbone.module.stem[0].weight.zero_()
+    with torch.inference_mode():
+        assert torch.equal(bf16.backbone(x0)[0], feats[0]) and not torch.equal(copied.backbone(x0)[0], feats[0])
 
 
 def test_folding_counts_and_refuses_training_mode():

@@ -312,16 +312,17 @@ def test_model_is_loaded_in_the_inference_thread(node_module):
     assert loaded_in == ["matcher"]
 
 
-def test_torch_compile_parameter_reaches_the_matcher_and_the_start_up_log(node_module):
+def test_torch_switches_reach_the_matcher_and_the_start_up_log(node_module):
     """The first pair waits for the compiler: the node says so at start-up rather than seeming to hang."""
-    FakeNode.overrides = {"torch_compile": True}
+    FakeNode.overrides = {"torch_compile": True, "cpu_bf16": True}
     options = []
     node = node_module.MatcherNode(
         matcher_factory=lambda model: options.append(model.matcher_options()) or FakeHomographyMatcher())
     try:
         assert options == [{"device": "cpu", "backend": "auto", "size": None, "max_matches": None,
-                            "torch_compile": True}]
+                            "torch_compile": True, "cpu_bf16": True}]
         ready = [message for level, message in node.logger.lines if message.startswith("ready:")]
         assert len(ready) == 1 and "first pair waits 1-2 minutes while the network compiles" in ready[0]
+        assert " cpu_bf16;" in ready[0]
     finally:
         node.shutdown()

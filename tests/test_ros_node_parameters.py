@@ -71,13 +71,14 @@ def test_max_matches_reaches_the_model_config_and_is_torch_only():
     assert find_problems({**default_values(), "max_matches": -1}) == ["max_matches: -1 is below the minimum 0"]
 
 
-def test_torch_compile_reaches_the_matcher_options_and_is_torch_only():
-    assert "torch_compile" not in config_from_values(default_values()).model.matcher_options()
-    options = config_from_values({**default_values(), "torch_compile": True, "max_matches": 256}).model.matcher_options()
-    assert options == {"device": "cpu", "backend": "auto", "size": None, "max_matches": 256, "torch_compile": True}
+@pytest.mark.parametrize("switch", ["torch_compile", "cpu_bf16"])
+def test_torch_switches_reach_the_matcher_options_and_are_torch_only(switch):
+    assert switch not in config_from_values(default_values()).model.matcher_options()
+    options = config_from_values({**default_values(), switch: True, "max_matches": 256}).model.matcher_options()
+    assert options == {"device": "cpu", "backend": "auto", "size": None, "max_matches": 256, switch: True}
     for backend in ("onnxruntime", "tensorrt"):
-        with pytest.raises(ParameterValidationError, match="torch_compile: applies to the torch backend only"):
-            config_from_values({**default_values(), "torch_compile": True, "backend": backend})
+        with pytest.raises(ParameterValidationError, match=f"{switch}: applies to the torch backend only"):
+            config_from_values({**default_values(), switch: True, "backend": backend})
 
 
 def test_valid_devices():

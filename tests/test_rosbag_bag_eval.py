@@ -215,17 +215,17 @@ def test_cli_with_node_parameter_file(bags, tmp_path, monkeypatch, capsys):
     reference = tmp_path / "H.txt"
     np.savetxt(reference, np.eye(3))
     code = cli_main(["bag-eval", str(bags["sqlite3"]), "--out", str(tmp_path / "eval"), "--params", str(params),
-                     "--size", "320", "--max-matches", "256", "--compile", "--no-progress",
+                     "--size", "320", "--max-matches", "256", "--compile", "--bf16", "--no-progress",
                      "--reference-homography", str(reference)])
     out = capsys.readouterr().out
     assert code == 0 and "pairs: 6" in out and "results in" in out
     assert seen == {"weights": "default", "backend": "auto", "device": "cuda", "size": 320, "max_matches": 256,
-                    "torch_compile": True}
+                    "torch_compile": True, "cpu_bf16": True}
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["processing"]["min_inliers"] == 100 and report["pairing"]["slop_s"] == 0.02
     assert report["counts"]["pairs_with_homography"] == 0  # 72 inliers < 100
     assert report["matcher"] == {"weights": "default", "backend": "auto", "device": "cuda", "size": 320,
-                                "max_matches": 256, "torch_compile": True}
+                                "max_matches": 256, "torch_compile": True, "cpu_bf16": True}
     assert report["reference"]["corner_error_px"]["count"] == 0
 
 

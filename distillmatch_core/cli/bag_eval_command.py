@@ -49,6 +49,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument("--compile", action="store_true",
                        help="torch backend: compile the network with torch.compile (faster per frame; the "
                             "first frame waits 1-2 minutes for the compiler; node parameter torch_compile)")
+    model.add_argument("--bf16", action="store_true",
+                       help="torch backend on a CPU with bfloat16 in hardware: texture ResNet and student ViT in "
+                            "bfloat16 (node parameter cpu_bf16)")
     model.add_argument("--params", type=Path, default=None,
                        help="node parameter file (config/matcher.yaml format) for thresholds, filter and sync")
     sync = parser.add_argument_group("pairing")
@@ -91,6 +94,7 @@ def _parameter_values(args: argparse.Namespace) -> Dict[str, Any]:
         values.update({k: v for k, v in from_file.items() if k in SPECS_BY_NAME})
     overrides = {"weights": args.weights, "backend": args.backend, "device": args.device, "input_size": args.size,
                  "max_matches": args.max_matches, "torch_compile": True if args.compile else None,
+                 "cpu_bf16": True if args.bf16 else None,
                  "slop": None if args.slop is None else float(args.slop), "queue_size": args.queue_size}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return values
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         matcher_info={"weights": model.weights, "backend": model.backend, "device": model.device,
                       "size": model.input_size, "max_matches": model.max_matches,
-                      "torch_compile": model.torch_compile})
+                      "torch_compile": model.torch_compile, "cpu_bf16": model.cpu_bf16})
     try:
         result = run_bag_eval(config, _matcher_factory(model))
     except BagError as exc:

@@ -70,6 +70,9 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--size", type=int, default=640, help="longer image side in pixels; 0 keeps the original")
     add_max_matches_argument(parser)
+    parser.add_argument("--bf16", action="store_true",
+                        help="torch backend on a CPU with bfloat16 in hardware: texture ResNet and student ViT in "
+                             "bfloat16 (cpu_bf16=True)")
     parser.add_argument("--matcher-size", type=int, default=None,
                         help="longer side DistillMatch resizes its inputs to internally (default: the model's "
                              "inference size); keypoints are still reported at the protocol's resolution")
@@ -159,7 +162,7 @@ def _resolve_methods(args: argparse.Namespace, modality0: str, modality1: str) -
 
     options = MethodOptions(weights=args.weights or "default", backend=args.backend, device=args.device,
                             size=args.matcher_size, modality0=modality0, modality1=modality1,
-                            max_matches=checked_max_matches(args.max_matches))
+                            max_matches=checked_max_matches(args.max_matches), cpu_bf16=args.bf16)
     methods = [resolve_method(spec, options) for spec in args.methods]
     return [(m.name, m.match) for m in methods]
 
@@ -256,6 +259,8 @@ def describe_command(args: argparse.Namespace) -> str:
         parts += ["--device", args.device]
         if args.max_matches is not None:
             parts += ["--max-matches", str(args.max_matches)]
+        if args.bf16:
+            parts.append("--bf16")
     if args.protocol == "pose":
         parts += ["--data", str(args.data)]
         if args.image_root is not None:

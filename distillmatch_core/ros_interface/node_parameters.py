@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from distillmatch_core.matcher import BACKENDS as MATCHER_BACKENDS, max_matches_problem, torch_compile_problem
+from distillmatch_core.matcher import (BACKENDS as MATCHER_BACKENDS, TORCH_ONLY_SWITCHES, max_matches_problem,
+                                      torch_only_switch_problem)
 from distillmatch_core.ros_interface.approximate_time_pairing import PairingPolicy
 from distillmatch_core.ros_interface.homography_filter import HomographyFilterConfig
 from distillmatch_core.ros_interface.processing_pipeline import ProcessingConfig
@@ -82,6 +83,9 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec("torch_compile", False, "torch backend: compile the network with torch.compile (about 20 % "
                   "less time per frame on a CPU, needs a C++ compiler); the first frame waits 1-2 minutes for the "
                   "compiler. For long-running fixed-size streams."),
+    ParameterSpec("cpu_bf16", False, "torch backend on a CPU with bfloat16 in hardware (AMX, AVX512-BF16): run "
+                  "the texture ResNet and student ViT in bfloat16 (0.86-0.96x the time per frame there; matches "
+                  "within bf16 rounding, see docs/benchmarks.md). Ignored on CUDA, which runs fp16."),
     # --- synchronisation and QoS (fixed once subscribed)
     ParameterSpec("queue_size", 10, "ApproximateTimeSynchronizer queue size per input (messages).",
                   minimum=1, maximum=1000),
@@ -129,14 +133,16 @@ class ModelLoadConfig:
     input_size: int = 0
     max_matches: int = 0  # 0 = every match (torch backend only)
     torch_compile: bool = False  # torch backend only
+    cpu_bf16: bool = False  # torch backend only
 
     def matcher_options(self) -> Dict[str, Any]:
         """Keyword arguments of ``Matcher.from_pretrained`` besides the weights (0 values: the defaults)."""
         options: Dict[str, Any] = {"device": self.device, "backend": self.backend,
                                    "size": self.input_size or None,  # 0: the model's inference size
                                    "max_matches": self.max_matches or None}  # 0: every match
-        if self.torch_compile:  # only then: other backends refuse the option
-            options["torch_compile"] = True
+        for name in TORCH_ONLY_SWITCHES:
+            if getattr(self, name):  # only then: other backends refuse the option
+                options[name] = True
         return options
 
 
@@ -171,9 +177,10 @@ def find_problems(values: Mapping[str, Any]) -> List[str]:
     problem = max_matches_problem(values.get("backend"), values.get("max_matches"))
     if problem:  # "auto" resolves at load time, where create_backend checks again
         problems.append(f"max_matches: {problem}")
-    problem = torch_compile_problem(values.get("backend"), values.get("torch_compile"))
-    if problem:
-        problems.append(f"torch_compile: {problem}")
+    for name in TORCH_ONLY_SWITCHES:
+        problem = torch_only_switch_problem(values.get("backend"), name, values.get(name))
+        if problem:
+            problems.append(f"{name}: {problem}")
     return problems
 
 
@@ -186,7 +193,7 @@ def config_from_values(values: Mapping[str, Any]) -> MatcherNodeConfig:
     return MatcherNodeConfig(
         model=ModelLoadConfig(weights=v["weights"], backend=v["backend"], device=v["device"],
                               input_size=v["input_size"], max_matches=v["max_matches"],
-                              torch_compile=v["torch_compile"]),
+                              torch_compile=v["torch_compile"], cpu_bf16=v["cpu_bf16"]),
         pairing=PairingPolicy(slop_s=v["slop"], queue_size=v["queue_size"]),
         input_qos=v["input_qos"],
         use_camera_info=v["use_camera_info"],
