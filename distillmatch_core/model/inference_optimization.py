@@ -20,8 +20,8 @@ own copy after loading (ONNX Runtime and TensorRT fold BatchNorm and choose layo
 
 Optional, because it moves the matches by bf16 rounding (``cpu_bf16``): on a CPU with bfloat16 in hardware, the
 texture ResNet and student ViT under bf16 autocast (``BFloat16Autocast``), the rest in float32. Measured at 640x480:
-0.86-0.92x the eager time, 0.90-0.96x the compiled time; 96 % of the coarse matches unchanged; dev AUC equal within
-noise over three seeds (docs/benchmarks.md).
+0.86-0.96x the eager time, about 0.9x the compiled time in most runs (one of five: 1.12x); 96 % of the coarse
+matches unchanged; dev AUC equal within noise over three seeds (docs/benchmarks.md).
 
 Optional, because compiling costs start-up time (``compile_for_inference``): the trunk (``DistillMatch.extract``:
 ResNet, student, CEFG, STFA, coarse attention and descriptors) and the fine stage's window attention and head,
