@@ -66,6 +66,33 @@ def test_homography_cli_on_three_real_dev_pairs(tmp_path, capsys):
     assert list((out / "matches").glob("*.png"))
 
 
+def test_a_seed_list_pools_the_seeds(aligned_folder, tmp_path, capsys):
+    from distillmatch_core.evaluation.auc import error_auc
+
+    base = ["eval", "homography", "--method", "sift", "--data", str(aligned_folder), "--split", "all",
+            "--size", "96", "--no-progress", "--visualizations", "1"]
+    errors = {}
+    for seed in ("1", "2", "1,2"):
+        code, _, err = run_cli(base + ["--seed", seed, "--out", str(tmp_path / seed.replace(",", "_"))], capsys)
+        assert code == 0, err
+        errors[seed] = {r["pair_id"]: float(r["corner_error_px"])
+                        for r in read_rows(tmp_path / seed.replace(",", "_") / "pairs.csv")}
+    assert errors["1"] != errors["2"]  # the seeds warp differently
+    # The pooled run is exactly the two single-seed runs, its pairs tagged with their seed ...
+    assert errors["1,2"] == {**{f"{k}@seed1": v for k, v in errors["1"].items()},
+                             **{f"{k}@seed2": v for k, v in errors["2"].items()}}
+    # ... and its metrics are those of all six pairs together.
+    pooled = tmp_path / "1_2"
+    row = read_rows(pooled / "results.csv")[0]
+    expected = error_auc(list(errors["1,2"].values()), [3, 5, 10, 20])
+    assert row["pairs"] == "6"
+    for threshold, auc in expected.items():
+        assert float(row[f"auc@{threshold:g}px"]) == pytest.approx(auc)
+    assert len(list((pooled / "matches").glob("*.png"))) == 1  # match images of the first seed only
+    markdown = (pooled / "results.md").read_text()
+    assert "seeds 1,2 pooled" in markdown and "--seed 1,2" in markdown
+
+
 def test_evaluate_homography_is_near_perfect_for_same_scene_pairs(aligned_folder):
     pairs = load_pairs(aligned_folder)
     summary = evaluate_homography(SiftRatioMatcher(), pairs, size=320, seed=3, progress=False)
@@ -140,6 +167,8 @@ def plugin(name: str) -> str:
     (["--method", "sift", "--weights", "x.pt"], "--weights is only used by --method distillmatch"),
     (["--method", "distillmatch", "--weights", "/no/such/weights.pt"], "cannot load DistillMatch weights"),
     (["--method", "distillmatch", "--max-matches", "0"], "--max-matches 0 is invalid"),
+    (["--method", "sift", "--seed", "1,x"], "--seed must be an integer or a comma list"),
+    (["--method", "sift", "--seed", "1,2,1"], "names a seed twice"),
 ])
 def test_cli_errors_are_one_line_without_traceback(aligned_folder, tmp_path, capsys, extra, message):
     code, _, err = run_cli(["eval", "homography", "--data", str(aligned_folder), "--split", "all",
