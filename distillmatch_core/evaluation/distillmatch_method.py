@@ -22,9 +22,8 @@ def load_matcher(weights: str, backend: Optional[str], device: str, size: Option
     except ImportError as exc:
         raise MethodError(f"the DistillMatch matcher is not available in this installation: {exc}") from None
     try:
-        switches = {"cpu_bf16": True} if cpu_bf16 else {}  # only then: exported backends refuse it
         return Matcher.from_pretrained(weights, backend=backend, device=device, size=size, max_matches=max_matches,
-                                       **switches)
+                                       cpu_bf16=cpu_bf16)  # False is no problem for exported backends
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         raise MethodError(f"cannot load DistillMatch weights {weights!r} with backend {backend or 'auto'} "
                           f"on {device!r}: {exc}") from None

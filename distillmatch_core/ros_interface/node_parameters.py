@@ -141,7 +141,7 @@ class ModelLoadConfig:
                                    "size": self.input_size or None,  # 0: the model's inference size
                                    "max_matches": self.max_matches or None}  # 0: every match
         for name in TORCH_ONLY_SWITCHES:
-            if getattr(self, name):  # only then: other backends refuse the option
+            if getattr(self, name):  # only switches turned on: the options name what differs from the defaults
                 options[name] = True
         return options
 
