@@ -181,13 +181,32 @@ def test_compile_for_inference_refuses_training_mode():
         compile_for_inference(trained_looking_model().train())
 
 
-def test_explicit_softmax_attention_equals_the_fused_kernel():
-    from distillmatch_core.model.attention import SoftmaxAttention
+@pytest.mark.parametrize("keys", [35, 100])  # the explicit form (<= SHORT_SEQUENCE keys) and the fused kernel
+def test_softmax_attention_equals_the_fused_kernel_at_every_length(keys):
+    import torch.nn.functional as F
+
+    from distillmatch_core.model.attention import SHORT_SEQUENCE, SoftmaxAttention, explicit_softmax_attention
+
+    assert 35 <= SHORT_SEQUENCE < 100
+    torch.manual_seed(0)
+    q, k, v = torch.randn(6, 25, 4, 8), torch.randn(6, keys, 4, 8), torch.randn(6, keys, 4, 8)  # (B, L|S, H, D)
+    ref = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, H, L, D)
+    assert torch.allclose(explicit_softmax_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)), ref,
+                          atol=1e-5)
+    out = SoftmaxAttention()(q, k, v)
+    assert out.shape == (6, 25, 4, 8)
+    assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
+
+
+def test_linear_attention_equals_loftrs_elu_plus_one_formula():
+    import torch.nn.functional as F
+
+    from distillmatch_core.model.attention import LinearAttention, elu_plus_one
 
     torch.manual_seed(0)
-    q, k, v = torch.randn(6, 25, 4, 8), torch.randn(6, 35, 4, 8), torch.randn(6, 35, 4, 8)  # (B, L|S, H, D)
-    fused, explicit = SoftmaxAttention(), SoftmaxAttention()
-    explicit.explicit = True
-    ref, out = fused(q, k, v), explicit(q, k, v)
-    assert out.shape == ref.shape == (6, 25, 4, 8)
-    assert torch.allclose(out, ref, atol=1e-5)
+    x = torch.randn(1000) * 5
+    assert torch.allclose(elu_plus_one(x), F.elu(x) + 1, rtol=1e-6, atol=1e-7)
+    q, k, v = torch.randn(2, 50, 4, 16), torch.randn(2, 70, 4, 16), torch.randn(2, 70, 4, 16)
+    fq, fk = F.elu(q) + 1, F.elu(k) + 1  # LoFTR's form: sum_s phi(q) phi(k_s)^T v_s / sum_s phi(q) phi(k_s)^T
+    ref = torch.einsum("blhd,bshd,bshv->blhv", fq, fk, v) / (torch.einsum("blhd,bshd->blh", fq, fk)[..., None] + 1e-6)
+    assert torch.allclose(LinearAttention()(q, k, v), ref, rtol=1e-4, atol=1e-5)

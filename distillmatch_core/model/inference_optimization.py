@@ -28,8 +28,7 @@ ResNet, student, CEFG, STFA, coarse attention and descriptors) and the fine stag
 compiled by ``torch.compile`` (Inductor) with weight freezing. On a CPU Inductor generates fused C++ loops for the
 many small element-wise and normalisation ops between the matrix products, and freezing lets oneDNN pre-pack the
 convolution and linear weights. Measured on the 2-core development CPU at 640x480: the trunk about 0.72-0.77x its
-eager time (about 270 -> 200 ms), with outputs equal to 5e-6; the fine stage's attention and head about 0.86x (with
-explicit softmax attention), its window gathering compiled as well another ~0.88x of the stage. The first call, and
+eager time (about 270 -> 200 ms), with outputs equal to 5e-6; the fine stage's attention and head about 0.86x, its window gathering compiled as well another ~0.88x of the stage. The first call, and
 each new input size, compiles for 1-2 minutes.
 """
 from __future__ import annotations
@@ -161,19 +160,14 @@ def compile_for_inference(model: nn.Module) -> None:
     """Compiles, on this instance and in place (eval mode only), the parts of the network that torch.compile
     speeds up: the trunk (``model.extract``: images -> features and coarse descriptors) with static shapes, and
     the fine stage's window gathering (``model.fine._tokens``) and per-window attention and head
-    (``model.fine._match_windows``) with a dynamic number of matches, its softmax attention in the explicit form
-    (``SoftmaxAttention.explicit``). The coarse selection stays eager (compiled, its blocks ran slower).
+    (``model.fine._match_windows``) with a dynamic number of matches. The coarse selection stays eager (compiled, its
+    blocks ran slower).
 
     Each new input size compiles the trunk once more: use this for a fixed-size stream (a camera, the node, a
     bag), not for a set of images of many sizes."""
     if model.training:
         raise ValueError("compile_for_inference needs a model in eval mode: freezing bakes the weights into the graph")
-    from distillmatch_core.model.attention import SoftmaxAttention
-
     compiler = _CompiledWithFallback()
     model.extract = compiler.wrap(model.extract, dynamic=False)
-    for module in model.fine.modules():
-        if isinstance(module, SoftmaxAttention):
-            module.explicit = True
     model.fine._tokens = compiler.wrap(model.fine._tokens, dynamic=True)
     model.fine._match_windows = compiler.wrap(model.fine._match_windows, dynamic=True)
