@@ -73,6 +73,9 @@ class CEFGConfig:
     # Non-shared blocks can learn a relative spatial shift between the two feature maps: the
     # shipped lite model's did (about 0.4 coarse cells, even on identical inputs; model card).
     shared_transfer: bool = False
+    # Grid of CEFG's tokens: 8, the paper's (the 1/8 grid), or 16 (the 1/8 map 2x2-average-pooled, a quarter of
+    # the tokens; the guidance is upsampled back to 1/8 before the fusion convolutions). For CPU budgets.
+    token_stride: int = 8
 
 
 @dataclass

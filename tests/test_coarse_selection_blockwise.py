@@ -71,3 +71,19 @@ def test_blockwise_maxima_ignore_autocast():
     for a, b in zip(out, ref_bf):
         assert torch.equal(a, b)
     assert int(ref[2].sum()) > 50
+
+
+@pytest.mark.parametrize("match_type", ["dual_softmax", "softmax"])
+def test_bf16_normaliser_pass_keeps_nearly_the_dense_selection(match_type):
+    """cpu_bf16's first pass (normalisers from bf16 products): confidences within a few per cent, and nearly all
+    of the dense selection's matches; exact equality is not expected (bf16 rounds S / T by up to ~0.04)."""
+    d0, d1 = descriptors(4, dim=64, l0=600, related=400, l1=650)
+    conf = confidence_from_similarity(d0 @ d1.transpose(1, 2) / 0.05, match_type)
+    dense = select_coarse_matches(conf, (20, 30), (26, 25), 0.01, 1)
+    row_val, row_idx, mutual = mutual_maxima_blockwise(d0, d1, 0.05, match_type, bf16_sums=True)
+    assert row_val.dtype == torch.float32
+    ref_val = conf.amax(dim=2)
+    assert float(((row_val - ref_val).abs() / ref_val).max()) < 0.15
+    low = as_set(matches_from_row_maxima(row_val, row_idx, mutual, (20, 30), (26, 25), 0.01, 1))
+    ref = as_set(dense)
+    assert len(ref) > 300 and len(low & ref) >= 0.97 * len(ref) and len(low - ref) <= 0.03 * len(ref)

@@ -49,6 +49,7 @@ def test_bfloat16_feature_extractors_compute_in_bf16_and_hand_on_float32():
     bf16 = optimize_for_inference(copy.deepcopy(model), torch.device("cpu"), bfloat16_feature_extractors=True)
     assert isinstance(bf16.backbone, BFloat16Autocast) and isinstance(bf16.student, BFloat16Autocast)
     assert not isinstance(bf16.cefg, BFloat16Autocast)  # the modules after them stay float32
+    assert bf16.bf16_selection_sums and not fp32.bf16_selection_sums and not model.bf16_selection_sums
     seen = []
     bf16.backbone.module.stem[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     x0, x1 = torch.rand(1, 1, 96, 128), torch.rand(1, 1, 96, 128)

@@ -49,6 +49,32 @@ def test_module_boundary_shapes(tiny):
     assert torch.all(conf >= 0) and torch.all(conf <= 1)
 
 
+@pytest.mark.parametrize("size", [(96, 128), (104, 136)])  # 12x16 and 13x17 cells: an odd 1/8 grid pools with ceil
+def test_cefg_on_the_16_grid_keeps_the_1_8_shapes_and_its_weights(tiny, size):
+    cfg = copy.deepcopy(tiny)
+    cfg.cefg.token_stride = 16
+    torch.manual_seed(0)
+    paper, pooled = DistillMatch(tiny).eval(), DistillMatch(cfg).eval()
+    pooled.load_state_dict(paper.state_dict())  # strict: the same parameters, so it starts from trained weights
+    h, w = size
+    x = torch.rand(2 * B, 1, h, w)
+    with torch.no_grad():
+        half, _, coarse = pooled.backbone(x)
+        e0, e1, l0, l1 = pooled.cefg(half[:B], half[B:], coarse[:B], coarse[B:])
+        r0, _, _, _ = paper.cefg(half[:B], half[B:], coarse[:B], coarse[B:])
+    assert e0.shape == e1.shape == r0.shape == (B, tiny.texture.channels[2], h // 8, w // 8)
+    assert l0.shape == (B, len(tiny.cefg.modalities))
+    assert not torch.allclose(e0, r0)  # the guidance really comes from the coarser grid
+    assert torch.isfinite(e0).all() and torch.isfinite(e1).all()
+
+
+def test_cefg_token_stride_is_checked(tiny):
+    cfg = copy.deepcopy(tiny)
+    cfg.cefg.token_stride = 4
+    with pytest.raises(ValueError, match="token_stride"):
+        DistillMatch(cfg)
+
+
 def test_too_small_coarse_temperature_is_refused(tiny):
     import copy
     cfg = copy.deepcopy(tiny)

@@ -27,7 +27,8 @@ class TorchBackend:
         graph's K slots): a latency bound for large inputs. None keeps every match.
         ``torch_compile``: compile the network with torch.compile (``compile_for_inference``): faster per frame,
         but the first frame, and the first of each new size, waits 1-2 minutes for the compiler.
-        ``cpu_bf16``: on a CPU, the texture ResNet and student ViT in bfloat16 (``optimize_for_inference``): faster
+        ``cpu_bf16``: on a CPU, the texture ResNet, the student ViT and the selection's normaliser pass in bfloat16
+        (``optimize_for_inference``): faster
         where the CPU has bf16 in hardware (AMX or AVX512-BF16), with the matches moved by bf16 rounding; off by
         default, so the torch backend stays the float32 reference the exported graphs are checked against. Ignored
         on CUDA, which autocasts the whole network to fp16 (``fp16``)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from distillmatch_core.config import CEFGConfig
@@ -25,6 +26,9 @@ class CEFG(nn.Module):
     def __init__(self, cfg: CEFGConfig, half_channels: int, coarse_channels: int):
         super().__init__()
         c = coarse_channels
+        if cfg.token_stride not in (8, 16):
+            raise ValueError(f"cefg.token_stride must be 8 (the paper) or 16, got {cfg.token_stride}")
+        self.token_stride = cfg.token_stride
         # 1/2 -> 1/8 patchify first, so the Restormer runs on the 1/8 grid (N = H/8 * W/8 tokens).
         self.to_coarse = nn.Conv2d(half_channels, c, kernel_size=4, stride=4)
         self.restormer = RestormerBlock(c, num_heads=cfg.num_heads)
@@ -47,7 +51,10 @@ class CEFG(nn.Module):
 
     def encode(self, half: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(B, C1, H/2, W/2) -> deep tokens (B, N, C3), category head (B, 1, C3)."""
-        shallow = self.restormer(self.to_coarse(half)).flatten(2).transpose(1, 2)
+        tokens = self.to_coarse(half)  # (B, C3, H/8, W/8)
+        if self.token_stride == 16:
+            tokens = F.avg_pool2d(tokens, 2, ceil_mode=True)  # (B, C3, ceil(H/16), ceil(W/16))
+        shallow = self.restormer(tokens).flatten(2).transpose(1, 2)
         x = torch.cat([self.category_token.expand(shallow.shape[0], -1, -1), shallow], dim=1)
         for block in self.encoder:
             x = block(x)
@@ -72,7 +79,10 @@ class CEFG(nn.Module):
         for key in [k for k in state_dict if k.startswith(prefix + "transfer_b.")]:
             state_dict[prefix + "transfer_a." + key[len(prefix + "transfer_b."):]] = state_dict[key]
 
-    @staticmethod
-    def _to_map(tokens: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    def _to_map(self, tokens: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """(B, N, C3) tokens of CEFG's grid -> (B, C3, h, w), the shape of ``like`` (the 1/8 map)."""
         b, c, h, w = like.shape
-        return tokens.transpose(1, 2).reshape(b, c, h, w)
+        if self.token_stride == 8:
+            return tokens.transpose(1, 2).reshape(b, c, h, w)
+        coarse = tokens.transpose(1, 2).reshape(b, c, (h + 1) // 2, (w + 1) // 2)
+        return F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)

@@ -34,6 +34,9 @@ class DistillMatch(nn.Module):
         self.stfa = STFA(cfg.stfa, c3, cfg.student.out_dim) if cfg.stfa.enabled else None
         self.coarse = CoarseMatching(cfg.coarse, c3)
         self.fine = FineMatching(cfg.fine, c1, c2, cfg.coarse.d_model)
+        # Eager CPU selection's first pass in bf16 (mutual_maxima_blockwise): set with cpu_bf16 by
+        # inference_optimization.optimize_for_inference, never in training.
+        self.bf16_selection_sums = False
 
     # ------------------------------------------------------------------ shared trunk
     def extract(self, image0: torch.Tensor, image1: torch.Tensor, similarity: bool = True) -> Dict[str, torch.Tensor]:
@@ -97,7 +100,7 @@ class DistillMatch(nn.Module):
         if coarse_pairs is None:
             if blockwise:
                 maxima = mutual_maxima_blockwise(feats["coarse_desc0"], feats["coarse_desc1"], c.temperature,
-                                                 c.match_type)
+                                                 c.match_type, bf16_sums=self.bf16_selection_sums)
                 predicted = matches_from_row_maxima(*maxima, (gh, gw), (gh, gw), c.threshold, c.border_rm, max_matches)
             else:
                 predicted = select_coarse_matches(self.coarse_confidence(feats), (gh, gw), (gh, gw), c.threshold,

@@ -114,7 +114,8 @@ def optimize_for_inference(model: nn.Module, device: torch.device, bfloat16_feat
     ``bfloat16_feature_extractors`` (CPU only; see ``cpu_has_native_bfloat16``): the texture ResNet and the student
     ViT run in bfloat16, everything after them in float32. Those two are the network's convolutions and its widest
     matrix products; the modules after them move the matches when run in bf16 (CEFG, STFA and the coarse attention
-    gave 1912 coarse matches instead of 1681 at 640x480), so they stay float32."""
+    gave 1912 coarse matches instead of 1681 at 640x480), so they stay float32. The eager selection's first pass,
+    which only sums exp(S) for the normalisers, runs its products in bf16 too (``mutual_maxima_blockwise``)."""
     fold_batch_norms(model)
     fuse_semantic_head(model)
     if device.type == "cpu":
@@ -122,6 +123,7 @@ def optimize_for_inference(model: nn.Module, device: torch.device, bfloat16_feat
         if bfloat16_feature_extractors:
             model.backbone = BFloat16Autocast(model.backbone)
             model.student = BFloat16Autocast(model.student)
+            model.bf16_selection_sums = True
     return model
 
 
