@@ -135,10 +135,12 @@ def test_coarse_only_export_leaves_the_fine_stage_out(tmp_path, capsys):
     assert k0.shape == (1, 48, 2) and np.array_equal(k0 % 8, 0 * k0) and np.array_equal(k1 % 8, 0 * k1)
 
 
-@pytest.mark.parametrize("attention", ["cross", "cross_one_way", "none"])
-def test_cheaper_fine_stages_export_and_match_eager(tmp_path, attention):
-    """The CPU-budget fine stages (fine.attention) export, and ONNX Runtime gives eager match_static's
-    keypoints (coarse threshold 0, so random weights still fill the slots)."""
+@pytest.mark.parametrize("attention,cefg_stride,size", [
+    ("cross", 8, (96, 128)), ("cross_one_way", 8, (96, 128)), ("none", 8, (96, 128)),
+    ("cross_one_way", 16, (104, 136))])  # CEFG on the 1/16 grid, pooled from an odd 13x17 grid
+def test_cheaper_configurations_export_and_match_eager(tmp_path, attention, cefg_stride, size):
+    """The CPU-budget options (fine.attention, cefg.token_stride) export, and ONNX Runtime gives eager
+    match_static's keypoints (coarse threshold 0, so random weights still fill the slots)."""
     import onnxruntime as ort
     from distillmatch_core.checkpoint import save_checkpoint
     from distillmatch_core.config import preset
@@ -148,12 +150,15 @@ def test_cheaper_fine_stages_export_and_match_eager(tmp_path, attention):
     torch.manual_seed(0)
     cfg = preset("tiny")
     cfg.fine.attention, cfg.coarse.threshold, cfg.fine.threshold = attention, 0.0, 0.0
-    weights = tmp_path / f"{attention}.pt"
+    cfg.cefg.token_stride = cefg_stride
+    name = f"{attention}_cefg{cefg_stride}"
+    weights = tmp_path / f"{name}.pt"
     save_checkpoint(weights, DistillMatch(cfg).eval(), cfg)
-    out = export_onnx(weights, tmp_path / f"{attention}.onnx", OnnxExportOptions(input_size=(96, 128))).path
+    h, w = size
+    out = export_onnx(weights, tmp_path / f"{name}.onnx", OnnxExportOptions(input_size=size)).path
     rng = np.random.default_rng(0)
-    c0, c1 = (rng.random((1, 1, 96, 128), dtype=np.float32) for _ in range(2))
-    t0, t1, _ = torch_static_matches(weights, c0, c1, 12 * 16)
+    c0, c1 = (rng.random((1, 1, h, w), dtype=np.float32) for _ in range(2))
+    t0, t1, _ = torch_static_matches(weights, c0, c1, (h // 8) * (w // 8))
     o0, o1, _, valid = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
         None, {"image0": c0, "image1": c1})
     comparison = compare_match_sets(t0, t1, o0[0][valid[0]], o1[0][valid[0]], tolerance=1e-3)
