@@ -19,7 +19,8 @@ Training, checkpoints and export use the model as trained: the inference backend
 own copy after loading (ONNX Runtime and TensorRT fold BatchNorm and choose layouts themselves).
 
 Optional, because it moves the matches by bf16 rounding (``cpu_bf16``): on a CPU with bfloat16 in hardware, the
-texture ResNet and student ViT under bf16 autocast (``BFloat16Autocast``), the rest in float32. Measured at 640x480:
+texture ResNet and student ViT under bf16 autocast (``BFloat16Autocast``) and the eager selection's normaliser pass
+with bf16 products, the rest in float32. Measured at 640x480 (before the selection pass joined, which added 0.91x):
 0.86-0.96x the eager time, about 0.9x the compiled time in most runs (one of five: 1.12x); 96 % of the coarse
 matches unchanged; dev AUC equal within noise over three seeds (docs/benchmarks.md).
 
@@ -28,8 +29,9 @@ ResNet, student, CEFG, STFA, coarse attention and descriptors) and the fine stag
 compiled by ``torch.compile`` (Inductor) with weight freezing. On a CPU Inductor generates fused C++ loops for the
 many small element-wise and normalisation ops between the matrix products, and freezing lets oneDNN pre-pack the
 convolution and linear weights. Measured on the 2-core development CPU at 640x480: the trunk about 0.72-0.77x its
-eager time (about 270 -> 200 ms), with outputs equal to 5e-6; the fine stage's attention and head about 0.86x, its window gathering compiled as well another ~0.88x of the stage. The first call, and
-each new input size, compiles for 1-2 minutes.
+eager time (about 270 -> 200 ms), with outputs equal to 5e-6; the fine stage's attention and head about 0.86x, its
+window gathering compiled as well another ~0.88x of the stage. The first call, and each new input size, compiles for
+1-2 minutes.
 """
 from __future__ import annotations
 
