@@ -39,3 +39,24 @@ def test_relative_pose_recovered():
     t_err = np.degrees(np.arccos(np.clip(pose.t @ (t / np.linalg.norm(t)), -1, 1)))
     assert rot_err < 0.5 and t_err < 2.0
     assert abs(np.linalg.norm(pose.t) - 1) < 1e-6
+
+
+def test_estimates_depend_on_the_set_of_correspondences_not_their_order():
+    """MAGSAC samples by index: the same matches in another order (e.g. ties in confidence, which float rounding
+    can reorder) must give the same estimate, with the inlier mask in the caller's order."""
+    rng = np.random.default_rng(3)
+    H = np.array([[0.97, 0.05, 8.0], [-0.03, 1.01, -4.0], [1e-5, 2e-5, 1.0]])
+    p0 = rng.uniform(0, 640, (400, 2))
+    p1 = cv2.perspectiveTransform(p0[None], H)[0] + rng.normal(0, 1.5, (400, 2))
+    p1[:160] = rng.uniform(0, 640, (160, 2))  # 40 % outliers: sampling matters
+    perm = rng.permutation(400)
+    a, b = estimate_homography(p0, p1), estimate_homography(p0[perm], p1[perm])
+    assert np.array_equal(a.H, b.H) and np.array_equal(a.inliers[perm], b.inliers)
+    # Without the canonical order OpenCV itself gives another estimate for the permuted input.
+    h_a, _ = cv2.findHomography(p0, p1, cv2.USAC_MAGSAC, 3.0, confidence=0.99999, maxIters=10000)
+    h_b, _ = cv2.findHomography(p0[perm], p1[perm], cv2.USAC_MAGSAC, 3.0, confidence=0.99999, maxIters=10000)
+    assert not np.array_equal(h_a, h_b)
+
+    K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
+    pa, pb = estimate_relative_pose(p0, p1, K, K), estimate_relative_pose(p0[perm], p1[perm], K, K)
+    assert np.array_equal(pa.E, pb.E) and np.array_equal(pa.inliers[perm], pb.inliers)
