@@ -64,7 +64,7 @@ class MeasureSpec:
     max_matches: int = 0  # torch only: keep the most confident N matches; 0 = every match
     coarse_only: bool = False  # torch only (graphs are exported so): skip the fine stage (refine=False)
     torch_compile: bool = False  # torch only: the network compiled by torch.compile (TorchBackend's torch_compile)
-    cpu_bf16: bool = False  # torch only: texture ResNet and student ViT in bfloat16 (TorchBackend's cpu_bf16)
+    cpu_bf16: bool = False  # torch only: TorchBackend's cpu_bf16 (bfloat16 where it pays)
 
 
 @dataclass
@@ -302,7 +302,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="also time torch with its network compiled (torch_compile=True; needs a C++ compiler); "
                              "its first call, which compiles, is in the 'first call s' column")
     parser.add_argument("--cpu-bf16", action="store_true",
-                        help="also time torch with its texture ResNet and student ViT in bfloat16 (cpu_bf16=True), "
+                        help="also time torch with cpu_bf16=True (texture ResNet, student ViT, selection normalisers in bf16), "
                              "compiled too with --torch-compile")
     parser.add_argument("--sift-size", default=None, metavar="WxH",
                         help="time SIFT once, at this (camera) size, and give every ratio to it "

@@ -13,7 +13,8 @@ minutes (up to 40 % here) hits both alike. Prints each variant's median and the 
 before the timed rounds. ``--sift WxH`` adds OpenCV SIFT + ratio test on the same pair's frames at WxH, in the same
 rounds: each path's time as a multiple of SIFT's is then the median of per-round ratios, taken seconds apart, where
 ``benchmark_backends.py`` (separate processes, for peak memory) takes them minutes apart. ``--bf16`` adds the eager
-(and compiled) path with ``cpu_bf16=True``: the texture ResNet and student ViT in bfloat16.
+(and compiled) path with ``cpu_bf16=True``: the texture ResNet, the student ViT and the selection's normaliser
+pass in bfloat16.
 """
 from __future__ import annotations
 
@@ -62,8 +63,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--compile", action="store_true", help="also time the eager path compiled by torch.compile")
     p.add_argument("--bf16", action="store_true",
-                   help="also time the eager (and with --compile the compiled) path with the texture ResNet and student "
-                        "ViT in bfloat16 (cpu_bf16=True)")
+                   help="also time the eager (and with --compile the compiled) path with cpu_bf16=True")
     p.add_argument("--sift", default=None, metavar="WxH", type=parse_size,
                    help="also time SIFT + ratio test on the pair's frames at WxH, interleaved (ratios per round)")
     args = parse_network_arguments(p, argv)

@@ -28,10 +28,9 @@ class TorchBackend:
         ``torch_compile``: compile the network with torch.compile (``compile_for_inference``): faster per frame,
         but the first frame, and the first of each new size, waits 1-2 minutes for the compiler.
         ``cpu_bf16``: on a CPU, the texture ResNet, the student ViT and the selection's normaliser pass in bfloat16
-        (``optimize_for_inference``): faster
-        where the CPU has bf16 in hardware (AMX or AVX512-BF16), with the matches moved by bf16 rounding; off by
-        default, so the torch backend stays the float32 reference the exported graphs are checked against. Ignored
-        on CUDA, which autocasts the whole network to fp16 (``fp16``)."""
+        (``optimize_for_inference``): faster where the CPU has bf16 in hardware (AMX or AVX512-BF16), with the
+        matches moved by bf16 rounding; off by default, so the torch backend stays the float32 reference the
+        exported graphs are checked against. Ignored on CUDA, which autocasts the whole network to fp16 (``fp16``)."""
         if max_matches is not None and int(max_matches) < 1:
             raise ValueError(f"max_matches must be at least 1 (or None for every match), got {max_matches}")
         if device.startswith("cuda") and not torch.cuda.is_available():

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict
 
 from distillmatch_core.cli.errors import CliError
+from distillmatch_core.cli.matcher_options import add_cpu_bf16_argument
 
 if TYPE_CHECKING:
     from distillmatch_core.ros_interface.node_parameters import ModelLoadConfig
@@ -49,9 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument("--compile", action="store_true",
                        help="torch backend: compile the network with torch.compile (faster per frame; the "
                             "first frame waits 1-2 minutes for the compiler; node parameter torch_compile)")
-    model.add_argument("--bf16", action="store_true",
-                       help="torch backend on a CPU with bfloat16 in hardware: texture ResNet and student ViT in "
-                            "bfloat16 (node parameter cpu_bf16)")
+    add_cpu_bf16_argument(model)
     model.add_argument("--params", type=Path, default=None,
                        help="node parameter file (config/matcher.yaml format) for thresholds, filter and sync")
     sync = parser.add_argument_group("pairing")

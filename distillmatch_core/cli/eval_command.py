@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from distillmatch_core.cli.errors import CliError
-from distillmatch_core.cli.matcher_options import add_max_matches_argument, checked_max_matches
+from distillmatch_core.cli.matcher_options import (add_cpu_bf16_argument, add_max_matches_argument,
+                                                   checked_max_matches)
 from distillmatch_core.matcher import BACKENDS
 
 PROTOCOLS = ("homography", "pose", "zero-shot")
@@ -71,9 +72,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--size", type=int, default=640, help="longer image side in pixels; 0 keeps the original")
     add_max_matches_argument(parser)
-    parser.add_argument("--bf16", action="store_true",
-                        help="torch backend on a CPU with bfloat16 in hardware: texture ResNet and student ViT in "
-                             "bfloat16 (cpu_bf16=True)")
+    add_cpu_bf16_argument(parser)
     parser.add_argument("--matcher-size", type=int, default=None,
                         help="longer side DistillMatch resizes its inputs to internally (default: the model's "
                              "inference size); keypoints are still reported at the protocol's resolution")

@@ -26,6 +26,12 @@ def add_max_matches_argument(parser) -> None:
                         help="torch backend: keep at most N matches, the most confident (default: every match)")
 
 
+def add_cpu_bf16_argument(parser) -> None:
+    parser.add_argument("--bf16", action="store_true",
+                        help="torch backend on a CPU with bfloat16 in hardware: texture ResNet, student ViT and the "
+                             "coarse selection's normaliser pass in bfloat16 (cpu_bf16=True; node parameter cpu_bf16)")
+
+
 def checked_max_matches(value: Optional[int]) -> Optional[int]:
     """``--max-matches`` as given (None: every match), refused with a CLI message below 1."""
     if value is not None and value < 1:

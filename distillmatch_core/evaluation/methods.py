@@ -35,7 +35,7 @@ class MethodOptions:
     device: str = "cpu"
     size: Optional[int] = None  # the Matcher's longer side; None: the model's inference size, 0: as given
     max_matches: Optional[int] = None  # torch backend: the N most confident matches; None: every match
-    cpu_bf16: bool = False  # torch backend on a CPU: texture ResNet and student ViT in bfloat16
+    cpu_bf16: bool = False  # torch backend on a CPU: TorchBackend's cpu_bf16 (bfloat16 where it pays)
     modality0: str = "visible"
     modality1: str = "infrared"
 
