@@ -302,8 +302,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="also time torch with its network compiled (torch_compile=True; needs a C++ compiler); "
                              "its first call, which compiles, is in the 'first call s' column")
     parser.add_argument("--cpu-bf16", action="store_true",
-                        help="also time torch with cpu_bf16=True (texture ResNet, student ViT, selection normalisers in bf16), "
-                             "compiled too with --torch-compile")
+                        help="also time torch with cpu_bf16=True (texture ResNet, student ViT, selection normalisers "
+                             "in bf16), compiled too with --torch-compile")
     parser.add_argument("--sift-size", default=None, metavar="WxH",
                         help="time SIFT once, at this (camera) size, and give every ratio to it "
                              "(default: SIFT at each network size)")

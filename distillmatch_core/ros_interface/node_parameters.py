@@ -84,8 +84,9 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
                   "less time per frame on a CPU, needs a C++ compiler); the first frame waits 1-2 minutes for the "
                   "compiler. For long-running fixed-size streams."),
     ParameterSpec("cpu_bf16", False, "torch backend on a CPU with bfloat16 in hardware (AMX, AVX512-BF16): run "
-                  "the texture ResNet, student ViT and coarse selection's normaliser pass in bfloat16 (about 0.9x the time per frame there; matches "
-                  "within bf16 rounding, see docs/benchmarks.md). Ignored on CUDA, which runs fp16."),
+                  "the texture ResNet, student ViT and coarse selection's normaliser pass in bfloat16 (about 0.9x "
+                  "the time per frame there; matches within bf16 rounding, see docs/benchmarks.md). Ignored on CUDA, "
+                  "which runs fp16."),
     # --- synchronisation and QoS (fixed once subscribed)
     ParameterSpec("queue_size", 10, "ApproximateTimeSynchronizer queue size per input (messages).",
                   minimum=1, maximum=1000),
