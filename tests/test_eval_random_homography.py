@@ -105,6 +105,22 @@ def test_warp_image_moves_content_by_the_homography():
     assert warp_image(np.zeros((HEIGHT, WIDTH, 3), np.uint8), H, (100, 120)).shape == (100, 120, 3)
 
 
+def test_log_uniform_scale_is_symmetric_in_magnification():
+    """scale_log_uniform: scale in [1 / (1 + d), 1 + d], magnifying as often as shrinking; strength narrows it."""
+    ranges = HomographyRanges(scale_delta=0.7, scale_log_uniform=True)
+    rng = np.random.default_rng(7)
+    scales = np.array([sample_homography_parameters(WIDTH, HEIGHT, rng, 1.0, ranges).scale for _ in range(2000)])
+    assert scales.min() >= 1 / 1.7 - 1e-12 and scales.max() <= 1.7 + 1e-12
+    assert scales.min() < 1 / 1.65 and scales.max() > 1.65
+    assert abs(np.mean(scales > 1) - 0.5) < 0.05 and abs(np.median(np.log(scales))) < 0.05
+    half = [sample_homography_parameters(WIDTH, HEIGHT, rng, 0.5, ranges).scale for _ in range(200)]
+    assert 1.7 ** -0.5 - 1e-12 <= min(half) and max(half) <= 1.7 ** 0.5 + 1e-12
+    # The other terms are drawn in the same order from the same generator as the paper's sampler.
+    a = sample_homography_parameters(WIDTH, HEIGHT, 9, 1.0, ranges)
+    b = sample_homography_parameters(WIDTH, HEIGHT, 9)
+    assert a.rotation_deg == b.rotation_deg and a.perspective_y == b.perspective_y and a.scale != b.scale
+
+
 def test_custom_ranges():
     ranges = HomographyRanges(rotation_deg=0.0, translation_fraction=0.0, scale_delta=0.0, shear=0.0,
                               perspective=0.0)

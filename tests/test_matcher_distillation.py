@@ -341,15 +341,11 @@ def test_config_rejects_superseded_loss_weights(tmp_path):
 def test_dataset_aligned_counterparts(tmp_path):
     from distillmatch_core.data.homography_pair_dataset import (HomographyPairDataConfig, HomographyPairDataset,
                                                                 items_from_photos)
-    from distillmatch_core.data.modality_sampler import ModalitySamplerConfig
     from distillmatch_core.evaluation.random_homography import warp_image
+    from synthetic_images import inverted_only_modalities, write_blurred_photos
 
-    rng = np.random.default_rng(0)
-    for k in range(2):
-        photo = cv2.GaussianBlur(rng.integers(0, 256, (80, 80, 3), dtype=np.uint8), (0, 0), 3)
-        cv2.imwrite(str(tmp_path / f"p{k}.png"), photo)
-    modality = ModalitySamplerConfig(weights={"inverted": 1.0}, visible_side_weights={"grayscale": 1.0},
-                                     pseudo_infrared_generator="")
+    write_blurred_photos(tmp_path, 2, 80, 80)
+    modality = inverted_only_modalities()
     plain = HomographyPairDataConfig(image_size=(64, 64), modality=modality)
     with_cp = HomographyPairDataConfig(image_size=(64, 64), modality=modality, aligned_counterparts=True)
     items = items_from_photos(tmp_path)

@@ -97,6 +97,10 @@ def _add_aligned_pair_options(parser: argparse.ArgumentParser, default_split: st
                         help=f"which part of the data (see docs/dev_split.md; default: {default_split})")
     parser.add_argument("--strength", type=float, default=1.0,
                         help="scales the paper's random homography ranges, in [0, 1]")
+    parser.add_argument("--scale", type=float, default=None, metavar="S",
+                        help="fix the random homography's scale to S in [0.1, 10] (every other term keeps the seed's draw): "
+                             "the infrared image magnified (S > 1) or shrunk, as between cameras whose fields of "
+                             "view differ (default: the paper's random scale, 0.8-1.2)")
 
 
 # ----------------------------------------------------------------------------- run
@@ -149,6 +153,9 @@ def _check_common_options(args: argparse.Namespace) -> None:
         raise CliError(f"--visualizations must be >= 0, got {args.visualizations}")
     if not 0.0 <= getattr(args, "strength", 1.0) <= 1.0:
         raise CliError(f"--strength must be in [0, 1], got {args.strength}")
+    scale = getattr(args, "scale", None)
+    if scale is not None and not 0.1 <= scale <= 10.0:  # also refuses nan
+        raise CliError(f"--scale must be in [0.1, 10], got {scale}")
     if args.weights is not None and "distillmatch" not in args.methods:
         raise CliError("--weights is only used by --method distillmatch; add it or drop --weights")
     if len(set(args.methods)) != len(args.methods):
@@ -233,7 +240,7 @@ def _run_homography(args: argparse.Namespace):
     methods = _resolve_methods(args, "visible", "infrared")
 
     def one_seed(fn, name: str, seed: int, keep_images: int) -> list:
-        options = HomographyProtocolOptions(size=_size(args), seed=seed, strength=args.strength,
+        options = HomographyProtocolOptions(size=_size(args), seed=seed, strength=args.strength, scale=args.scale,
                                             ransac_threshold=args.ransac_threshold,
                                             keep_images_per_dataset=keep_images)
         return run_homography_protocol(fn, pairs, options, progress=not args.no_progress,
@@ -241,10 +248,15 @@ def _run_homography(args: argparse.Namespace):
 
     results = _run_each_method(args, methods, one_seed)
     notes = [f"AUC (%) of the mean corner error; {len(pairs)} pairs of split `{args.split}`, longer side "
-             f"{args.size or 'original'}, {_seed_note(args)}, homography strength {args.strength:g}, "
+             f"{args.size or 'original'}, {_seed_note(args)}, {_homography_note(args)}, "
              f"MAGSAC++ threshold {args.ransac_threshold:g} px; a pair without a homography counts as infinite "
              "error. Precision: matches within 5 px of the true transfer."]
     return HOMOGRAPHY, results, notes
+
+
+def _homography_note(args: argparse.Namespace) -> str:
+    note = f"homography strength {args.strength:g}"
+    return note if args.scale is None else f"{note} with its scale fixed to {args.scale:g}"
 
 
 def _run_zero_shot(args: argparse.Namespace):
@@ -255,7 +267,7 @@ def _run_zero_shot(args: argparse.Namespace):
     methods = _resolve_methods(args, args.modality0, args.modality1)
 
     def one_seed(fn, name: str, seed: int, keep_images: int) -> list:
-        options = ZeroShotProtocolOptions(size=_size(args), seed=seed, strength=args.strength,
+        options = ZeroShotProtocolOptions(size=_size(args), seed=seed, strength=args.strength, scale=args.scale,
                                           keep_images_per_dataset=keep_images)
         return run_zero_shot_protocol(fn, pairs, options, progress=not args.no_progress,
                                       description=f"{name} zero-shot, seed {seed}")
@@ -263,7 +275,7 @@ def _run_zero_shot(args: argparse.Namespace):
     results = _run_each_method(args, methods, one_seed)
     notes = [f"NCM: matches with residual < 5 px under the known transform; RMSE over those, averaged over pairs "
              f"with at least one. {len(pairs)} pairs of split `{args.split}`, longer side {args.size or 'original'}, "
-             f"{_seed_note(args)}, homography strength {args.strength:g}."]
+             f"{_seed_note(args)}, {_homography_note(args)}."]
     return ZERO_SHOT, results, notes
 
 
@@ -318,6 +330,8 @@ def describe_command(args: argparse.Namespace) -> str:
         parts += ["--split", args.split]
         if args.strength != 1.0:
             parts += ["--strength", f"{args.strength:g}"]
+        if args.scale is not None:
+            parts += ["--scale", f"{args.scale:g}"]
         if args.protocol == "zero-shot":
             parts += ["--modality0", args.modality0, "--modality1", args.modality1]
     parts += ["--size", str(args.size), "--seed", str(args.seed)]

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from distillmatch_core.data.modality_sampler import ModalitySampler, ModalitySamplerConfig
 from distillmatch_core.data.photometric_augmentation import PhotometricConfig, gray_jitter, hsv_jitter
 from distillmatch_core.data.splits import AlignedPair
-from distillmatch_core.evaluation.random_homography import sample_homography, warp_image
+from distillmatch_core.evaluation.random_homography import HomographyRanges, sample_homography, warp_image
 from distillmatch_core.image_io import read_image
 from distillmatch_core.training.sample_stream import epoch_position
 
@@ -41,6 +41,8 @@ class HomographyPairDataConfig:
     min_crop_fraction: float = 0.6  # random crop of the source, then resize: scale variety
     homography_strength: float = 1.0  # image 1: the paper's full ranges at 1.0
     image0_strength: float = 0.35  # image 0 is warped too, so neither side is always upright
+    # The ranges both homographies are drawn from (at strength 1): the paper's by default.
+    ranges: HomographyRanges = field(default_factory=HomographyRanges)
     curriculum_start: float = 0.6  # strength multiplier at step 0 ...
     curriculum_steps: int = 1500  # ... reaching 1.0 after this many steps
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
@@ -127,8 +129,8 @@ class HomographyPairDataset(Dataset):
         img0 = gray_jitter(img0, rng, self.cfg.photometric)
         img1 = gray_jitter(img1, rng, self.cfg.photometric)
         s = self.strength(int(index))
-        H0 = sample_homography(out_w, out_h, rng, strength=min(1.0, s * self.cfg.image0_strength))
-        H1 = sample_homography(out_w, out_h, rng, strength=min(1.0, s * self.cfg.homography_strength))
+        H0 = sample_homography(out_w, out_h, rng, min(1.0, s * self.cfg.image0_strength), self.cfg.ranges)
+        H1 = sample_homography(out_w, out_h, rng, min(1.0, s * self.cfg.homography_strength), self.cfg.ranges)
         ones = np.full((out_h, out_w), 255, np.uint8)
         warped0, warped1 = warp_image(img0, H0), warp_image(img1, H1)
         content0 = warp_image(ones, H0, interpolation=cv2.INTER_NEAREST) > 0

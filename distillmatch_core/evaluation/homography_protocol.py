@@ -11,6 +11,7 @@ it imports neither matplotlib nor torch.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -35,6 +36,7 @@ class HomographyProtocolOptions:
     size: Optional[int] = 640  # longer image side; None keeps the original resolution
     seed: int = 0
     strength: float = 1.0  # scales the paper's homography ranges
+    scale: Optional[float] = None  # the homography's scale term fixed to this (warped_pairs.prepare_warped_pair)
     ransac_threshold: float = 3.0  # px, MAGSAC++
     auc_thresholds: Tuple[float, ...] = HOMOGRAPHY_AUC_THRESHOLDS
     correct_threshold: float = 5.0  # px under the true homography (the paper's NCM criterion)
@@ -71,9 +73,10 @@ def run_homography_protocol(match_fn: MatchFunction, pairs: Iterable[Union[Align
                             options: HomographyProtocolOptions = HomographyProtocolOptions(),
                             progress: bool = False, description: str = "homography"
                             ) -> List[HomographyPairResult]:
-    """Per-pair results; ``pairs`` may be prepared ``WarpedPair`` cases (then size/seed/strength are theirs)."""
-    cases = iterate_cases(pairs, lambda p: as_warped_pair(p, options.size, options.seed, options.strength),
-                          options.keep_images_per_dataset, progress, description)
+    """Per-pair results; ``pairs`` may be prepared ``WarpedPair`` cases (then size/seed/strength/scale are theirs)."""
+    prepare = functools.partial(as_warped_pair, size=options.size, seed=options.seed, strength=options.strength,
+                                scale=options.scale)
+    cases = iterate_cases(pairs, prepare, options.keep_images_per_dataset, progress, description)
     return [evaluate_warped_pair(match_fn, case, options, keep) for case, keep in cases]
 
 

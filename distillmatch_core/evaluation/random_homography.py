@@ -30,9 +30,13 @@ class HomographyRanges:
 
     translation_fraction: float = 0.10  # of the image width (x) and height (y)
     rotation_deg: float = 20.0
-    scale_delta: float = 0.20  # scale in [1 - d, 1 + d]
+    scale_delta: float = 0.20  # scale in [1 - d, 1 + d]; with scale_log_uniform in [1 / (1 + d), 1 + d]
     shear: float = 0.10  # shear angle in radians (x-shear, tan applied)
     perspective: float = 0.003  # last-row coefficients, normalised coordinates
+    # Not the paper's (False reproduces it): the scale's log uniform in +-log(1 + scale_delta), so magnifying by
+    # a factor is as likely as shrinking by it. For wide ranges (a thermal camera whose field of view is much
+    # narrower or wider than the visible one's), where [1 - d, 1 + d] would be lopsided or reach zero.
+    scale_log_uniform: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def sample_homography_parameters(width: int, height: int, rng: SeedLike = None, 
         translation_x=uniform(ranges.translation_fraction) * width,
         translation_y=uniform(ranges.translation_fraction) * height,
         rotation_deg=uniform(ranges.rotation_deg),
-        scale=1.0 + uniform(ranges.scale_delta),
+        scale=(math.exp(uniform(math.log1p(ranges.scale_delta))) if ranges.scale_log_uniform
+               else 1.0 + uniform(ranges.scale_delta)),
         shear=uniform(ranges.shear),
         perspective_x=uniform(ranges.perspective),
         perspective_y=uniform(ranges.perspective),

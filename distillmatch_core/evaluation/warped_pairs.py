@@ -7,6 +7,7 @@ ordering selects it, and on every validation run of the training loop.
 """
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Union
@@ -15,7 +16,8 @@ import numpy as np
 
 from distillmatch_core.data.splits import AlignedPair
 from distillmatch_core.evaluation.image_preparation import resize_image, resize_longer_side
-from distillmatch_core.evaluation.random_homography import sample_homography, warp_image
+from distillmatch_core.evaluation.random_homography import (homography_from_parameters, sample_homography_parameters,
+                                                          warp_image)
 from distillmatch_core.image_io import read_image
 
 
@@ -45,18 +47,25 @@ def load_aligned_images(pair: AlignedPair, size: Optional[int]):
 
 
 def prepare_warped_pair(pair: AlignedPair, size: Optional[int] = 640, seed: int = 0,
-                        strength: float = 1.0) -> WarpedPair:
-    """Read, resize and warp one aligned pair (raises ``ImageReadError`` for unreadable files)."""
+                        strength: float = 1.0, scale: Optional[float] = None) -> WarpedPair:
+    """Read, resize and warp one aligned pair (raises ``ImageReadError`` for unreadable files).
+
+    ``scale``: the homography's scale term is this value instead of its random draw (every other term is the
+    seed's draw, unchanged): the infrared image magnified (> 1) or shrunk, as between two cameras whose fields of
+    view differ."""
     image0, image1 = load_aligned_images(pair, size)
     height, width = image0.shape[:2]
-    H_true = sample_homography(width, height, pair_generator(seed, pair.key), strength)
+    params = sample_homography_parameters(width, height, pair_generator(seed, pair.key), strength)
+    if scale is not None:
+        params = dataclasses.replace(params, scale=float(scale))
+    H_true = homography_from_parameters(params, width, height)
     return WarpedPair(pair.set_name, pair.pair_id, image0, warp_image(image1, H_true), H_true)
 
 
 def as_warped_pair(pair: Union[AlignedPair, "WarpedPair"], size: Optional[int], seed: int,
-                   strength: float = 1.0) -> "WarpedPair":
+                   strength: float = 1.0, scale: Optional[float] = None) -> "WarpedPair":
     """A prepared case as is, an aligned pair prepared with these settings."""
-    return pair if isinstance(pair, WarpedPair) else prepare_warped_pair(pair, size, seed, strength)
+    return pair if isinstance(pair, WarpedPair) else prepare_warped_pair(pair, size, seed, strength, scale)
 
 
 def prepare_warped_pairs(pairs: Iterable[AlignedPair], size: Optional[int] = 640, seed: int = 0,

@@ -9,6 +9,7 @@ matches. Nothing is fitted, so the numbers judge the raw matches.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
@@ -29,6 +30,7 @@ class ZeroShotProtocolOptions:
     size: Optional[int] = 640
     seed: int = 0
     strength: float = 1.0
+    scale: Optional[float] = None  # the homography's scale term fixed to this (warped_pairs.prepare_warped_pair)
     correct_threshold: float = 5.0  # px, the paper's NCM criterion
     keep_images_per_dataset: int = 0
 
@@ -56,8 +58,9 @@ def run_zero_shot_protocol(match_fn: MatchFunction, pairs: Iterable[Union[Aligne
                            options: ZeroShotProtocolOptions = ZeroShotProtocolOptions(),
                            progress: bool = False, description: str = "zero-shot") -> List[ZeroShotPairResult]:
     results = []
-    for case, keep in iterate_cases(pairs, lambda p: as_warped_pair(p, options.size, options.seed, options.strength),
-                                    options.keep_images_per_dataset, progress, description):
+    prepare = functools.partial(as_warped_pair, size=options.size, seed=options.seed, strength=options.strength,
+                                scale=options.scale)
+    for case, keep in iterate_cases(pairs, prepare, options.keep_images_per_dataset, progress, description):
         matched = run_matcher(match_fn, case.image0, case.image1)
         residuals = transfer_residuals(case.H_true, matched.keypoints0, matched.keypoints1)
         record = MatchRecord(matched.keypoints0, matched.keypoints1, residuals < options.correct_threshold,
