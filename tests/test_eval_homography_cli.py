@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -104,7 +105,7 @@ def test_a_fixed_scale_replaces_only_the_homographys_scale_term(aligned_folder, 
     height, width = case.image0.shape[:2]
     drawn = sample_homography_parameters(width, height, pair_generator(4, pair.key))
     assert drawn.scale != 1.5
-    expected = homography_from_parameters(drawn.__class__(**{**drawn.__dict__, "scale": 1.5}), width, height)
+    expected = homography_from_parameters(dataclasses.replace(drawn, scale=1.5), width, height)
     np.testing.assert_allclose(case.H_true, expected)
     np.testing.assert_allclose(prepare_warped_pair(pair, 320, 4).H_true,
                                homography_from_parameters(drawn, width, height))  # no --scale: the paper's draw

@@ -98,9 +98,9 @@ def _add_aligned_pair_options(parser: argparse.ArgumentParser, default_split: st
     parser.add_argument("--strength", type=float, default=1.0,
                         help="scales the paper's random homography ranges, in [0, 1]")
     parser.add_argument("--scale", type=float, default=None, metavar="S",
-                        help="fix the random homography's scale to S in [0.1, 10] (every other term keeps the seed's draw): "
-                             "the infrared image magnified (S > 1) or shrunk, as between cameras whose fields of "
-                             "view differ (default: the paper's random scale, 0.8-1.2)")
+                        help="fix the random homography's scale to S in [0.1, 10] (every other term keeps the "
+                             "seed's draw): the infrared image magnified (S > 1) or shrunk, as between cameras whose "
+                             "fields of view differ (default: the paper's random scale, 0.8-1.2)")
 
 
 # ----------------------------------------------------------------------------- run
