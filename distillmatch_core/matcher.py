@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from distillmatch_core.common_field_of_view import Region
 from distillmatch_core.config import modality_index
 from distillmatch_core.image_preprocessing import prepare_pair
 from distillmatch_core.match_result import MatchResult
@@ -89,6 +90,21 @@ def create_backend(backend: str, weights: Path, device: str, max_matches: Option
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
+RegionLike = Union[Tuple[int, int, int, int], Region]
+
+
+def crop_to_region(image: np.ndarray, region: Optional[RegionLike], name: str) -> Tuple[np.ndarray, np.ndarray]:
+    """-> (the image inside ``region``, (2,) float32 offset of its pixels in the whole image)."""
+    if region is None:
+        return image, np.zeros(2, np.float32)
+    x, y, width, height = (int(v) for v in (region.as_tuple() if isinstance(region, Region) else region))
+    h, w = image.shape[:2]
+    if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > w or y + height > h:
+        raise ValueError(f"{name} {(x, y, width, height)} (x, y, width, height) is not a non-empty region "
+                         f"inside the {w}x{h} image")
+    return image[y:y + height, x:x + width], np.array([x, y], np.float32)
+
+
 class Matcher:
     def __init__(self, backend, size: Optional[int] = None,
                  normalization: Optional[ThermalNormalization] = None):
@@ -116,11 +132,19 @@ class Matcher:
         return getattr(self.backend, "config", None)
 
     def match(self, image0: np.ndarray, image1: np.ndarray, modality0: str = "visible",
-              modality1: str = "infrared") -> MatchResult:
-        """image0/1: (H, W) or (H, W, 1|3|4) uint8/uint16/float32 numpy arrays of any size."""
+              modality1: str = "infrared", roi0: Optional[RegionLike] = None,
+              roi1: Optional[RegionLike] = None) -> MatchResult:
+        """image0/1: (H, W) or (H, W, 1|3|4) uint8/uint16/float32 numpy arrays of any size.
+
+        roi0/roi1: (x, y, width, height) or a ``common_field_of_view.Region``: match only inside that part of
+        the image (the part the other camera sees, ``common_field_of_view.shared_regions``); keypoints stay in
+        the whole image's pixels."""
         for name, image in (("image0", image0), ("image1", image1)):
             if not isinstance(image, np.ndarray):
                 raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
+        shape0, shape1 = image0.shape[:2], image1.shape[:2]
+        image0, offset0 = crop_to_region(image0, roi0, "roi0")
+        image1, offset1 = crop_to_region(image1, roi1, "roi1")
         # The network routes its first input through TransferA (the visible side). If the caller
         # passes infrared first, swap for the network and swap the answer back.
         swap = self._is_infrared(modality0) and not self._is_infrared(modality1)
@@ -139,10 +163,9 @@ class Matcher:
         conf = np.clip(conf[keep], 0.0, 1.0)
         if swap:
             k0, k1 = k1, k0
-            info0, info1 = info1, info0
         timings = {"preprocess": t_prep - t_start, "network": t_net - t_prep,
                    "total": time.perf_counter() - t_start}
-        return MatchResult(k0, k1, conf, info0.original_size, info1.original_size, timings)
+        return MatchResult(k0 + offset0, k1 + offset1, conf, tuple(shape0), tuple(shape1), timings)
 
     def _is_infrared(self, modality: str) -> bool:
         cfg = self.model_config

@@ -33,10 +33,12 @@ class FakeHomographyMatcher:
         return np.diag([sx, sy, 1.0])
 
     def match(self, image0: np.ndarray, image1: np.ndarray, modality0: str = "visible",
-              modality1: str = "infrared") -> MatchResult:
+              modality1: str = "infrared", roi0=None, roi1=None) -> MatchResult:
+        """``roi0``/``roi1`` are recorded, not applied: the correspondences cover the whole images."""
         call = len(self.calls)
         self.calls.append({"shape0": image0.shape, "dtype0": image0.dtype, "shape1": image1.shape,
-                           "dtype1": image1.dtype, "modality0": modality0, "modality1": modality1})
+                           "dtype1": image1.dtype, "modality0": modality0, "modality1": modality1,
+                           "roi0": roi0, "roi1": roi1})
         if call in self.fail_on_calls:
             raise RuntimeError(f"simulated matcher failure on call {call}")
         h0, w0 = image0.shape[:2]

@@ -59,6 +59,22 @@ def test_match_max_matches_caps_the_matches(tmp_path, weights, real_pair, capsys
     assert "--max-matches 0 is invalid" in capsys.readouterr().err
 
 
+def test_match_inside_a_region(tmp_path, weights, real_pair, capsys):
+    out_json = tmp_path / "m.json"
+    args = ["match", str(real_pair[0]), str(real_pair[1]), "--weights", str(weights), "--size", "160"]
+    assert main(args + ["--roi0", "100,80,440,320", "--json", str(out_json)]) == 0
+    data = json.loads(out_json.read_text())
+    k0 = np.array(data["keypoints0"])
+    assert len(k0) > 0 and data["image0_shape"] == [480, 640]  # whole-image pixels, inside the region
+    assert k0[:, 0].min() >= 100 and k0[:, 0].max() < 540 and k0[:, 1].min() >= 80 and k0[:, 1].max() < 400
+    capsys.readouterr()
+    assert main(args + ["--roi1", "600,0,100,100"]) == 2
+    assert "roi1 (600, 0, 100, 100)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--roi0", "1,2,3"])
+    assert exit_info.value.code == 2 and "expected X,Y,W,H" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case,message", [
     ("missing", "no such file"),
     ("garbage", "cannot decode"),

@@ -223,3 +223,37 @@ def test_log_throttle_counts_suppressed_messages():
     assert throttle.should_log(2.0, 5.0) == (False, 0)
     assert throttle.should_log(5.0, 5.0) == (True, 2)
     assert throttle.should_log(5.1, 0.0) == (True, 0)  # period changed at run time
+
+
+def test_cameras_of_different_field_of_view_are_matched_inside_the_shared_view():
+    matcher = FakeHomographyMatcher(H_RGB_TO_THERMAL)
+    pair, _, _ = frame_pair(with_info=True)
+    # The thermal camera 1.5x narrower than the RGB one (same image sizes as before, longer focal length).
+    pair.thermal_camera_info.k = np.array([112.5, 0, 40, 0, 112.5, 30, 0, 0, 1])
+    processor = FrameProcessor(matcher, make)
+    outcome = processor.process(pair)
+    assert outcome.ok, outcome.error
+    roi_rgb, roi_thermal = matcher.calls[0]["roi0"], matcher.calls[0]["roi1"]
+    assert roi_thermal is None and outcome.match_regions == (roi_rgb, None)
+    # The thermal corners land at x 26.7..132, y 20..98.7 of the 160x120 RGB image; 5 % margin on each side.
+    x, y, w, h = roi_rgb.as_tuple()
+    assert 20 <= x <= 22 and 14 <= y <= 16 and 115 <= w <= 118 and 88 <= h <= 92
+    processor.set_config(replace(ProcessingConfig(), shared_view=replace(ProcessingConfig().shared_view,
+                                                                         enabled=False)))
+    processor.process(pair)
+    assert matcher.calls[1]["roi0"] is None and matcher.calls[1]["roi1"] is None
+
+
+def test_cameras_of_equal_field_of_view_are_matched_whole():
+    matcher = FakeHomographyMatcher(H_RGB_TO_THERMAL)
+    outcome = FrameProcessor(matcher, make).process(frame_pair(with_info=True)[0])
+    assert outcome.ok and matcher.calls[0]["roi0"] is None and matcher.calls[0]["roi1"] is None
+
+
+def test_intrinsics_follow_a_resized_stream():
+    from distillmatch_core.ros_interface.processing_pipeline import intrinsics_for_image
+    info = make("sensor_msgs/msg/CameraInfo", k=np.array([600.0, 0, 320, 0, 600.0, 240, 0, 0, 1]), width=640,
+                height=480)
+    np.testing.assert_allclose(intrinsics_for_image(info, (320, 240)),
+                               [[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
+    np.testing.assert_allclose(intrinsics_for_image(info, (640, 480)), info.k.reshape(3, 3))

@@ -18,8 +18,23 @@ def add_parser(subparsers) -> None:
     p.add_argument("--modality0", default="visible", help="visible | infrared (default visible)")
     p.add_argument("--modality1", default="infrared", help="visible | infrared (default infrared)")
     p.add_argument("--ransac-threshold", type=float, default=3.0, help="MAGSAC++ threshold in pixels")
+    for k in (0, 1):
+        p.add_argument(f"--roi{k}", type=parse_region, default=None, metavar="X,Y,W,H",
+                       help=f"match only inside this region of IMG{k} (pixels), e.g. the part of the wider image "
+                            "that the other camera sees; keypoints stay in whole-image pixels")
     add_matcher_arguments(p)
     p.set_defaults(func=run)
+
+
+def parse_region(text: str):
+    """"X,Y,W,H" -> (x, y, width, height); whether it lies inside the image is checked by ``Matcher.match``."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H as four integers, got {text!r}")
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     matcher = load_matcher_from_args(args)
     try:
-        result = matcher.match(image0, image1, args.modality0, args.modality1)
+        result = matcher.match(image0, image1, args.modality0, args.modality1, roi0=args.roi0, roi1=args.roi1)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     estimate = result.homography(args.ransac_threshold)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from distillmatch_core.data.field_of_view_crops import (FieldOfViewConfig, crop_resize, paired_crop_boxes,
+                                                        random_crop_box)
 from distillmatch_core.data.modality_sampler import ModalitySampler, ModalitySamplerConfig
 from distillmatch_core.data.photometric_augmentation import PhotometricConfig, gray_jitter, hsv_jitter
 from distillmatch_core.data.splits import AlignedPair
@@ -43,6 +45,9 @@ class HomographyPairDataConfig:
     image0_strength: float = 0.35  # image 0 is warped too, so neither side is always upright
     # The ranges both homographies are drawn from (at strength 1): the paper's by default.
     ranges: HomographyRanges = field(default_factory=HomographyRanges)
+    # Off by default (the paper's shared crop): a share of pairs whose images show crops of different size and
+    # centre, as cameras of different field of view (data/field_of_view_crops.py).
+    field_of_view: FieldOfViewConfig = field(default_factory=FieldOfViewConfig)
     curriculum_start: float = 0.6  # strength multiplier at step 0 ...
     curriculum_steps: int = 1500  # ... reaching 1.0 after this many steps
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
@@ -70,18 +75,6 @@ def items_from_photos(folder: Path) -> List[SourceItem]:
     exts = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp"}
     return [SourceItem(p, None, f"photo/{p.name}") for p in sorted(Path(folder).iterdir())
             if p.suffix.lower() in exts]
-
-
-def random_crop_box(w: int, h: int, out_w: int, out_h: int, rng: np.random.Generator,
-                    min_fraction: float) -> Tuple[int, int, int, int]:
-    """A crop of the output's aspect ratio covering min_fraction..1 of the largest such crop."""
-    aspect = out_w / out_h
-    cw, ch = (w, int(round(w / aspect))) if w / h < aspect else (int(round(h * aspect)), h)
-    f = rng.uniform(min_fraction, 1.0)
-    cw, ch = max(8, int(cw * f)), max(8, int(ch * f))
-    x0 = int(rng.integers(0, w - cw + 1))
-    y0 = int(rng.integers(0, h - ch + 1))
-    return x0, y0, cw, ch
 
 
 class HomographyPairDataset(Dataset):
@@ -118,16 +111,34 @@ class HomographyPairDataset(Dataset):
         thermal = read_image(item.infrared_path) if item.infrared_path is not None else None
         out_w, out_h = self.cfg.image_size
         hgt, wid = visible.shape[:2]
-        x0, y0, cw, ch = random_crop_box(wid, hgt, out_w, out_h, rng, self.cfg.min_crop_fraction)
-        visible = _crop_resize(_to_rgb_uint8(visible), x0, y0, cw, ch, out_w, out_h)
+        fov = self.cfg.field_of_view
+        # No draw for the field of view unless it is on: samples of configs without it are unchanged.
+        if fov.probability > 0 and rng.uniform() < fov.probability:
+            box0, box1 = paired_crop_boxes(wid, hgt, out_w, out_h, rng, self.cfg.min_crop_fraction, fov)
+            region = box0.union(box1)
+            # Rendered so that image 0's crop keeps the output's resolution, as the shared crop is.
+            k = out_w / box0.w
+            size = (max(8, round(region.w * k)), max(8, round(region.h * k)))
+        else:
+            box0 = box1 = region = random_crop_box(wid, hgt, out_w, out_h, rng, self.cfg.min_crop_fraction)
+            size = (out_w, out_h)
+        visible = crop_resize(_to_rgb_uint8(visible), region, *size)
         if thermal is not None:
             if thermal.shape[:2] != (hgt, wid):
                 thermal = cv2.resize(thermal, (wid, hgt), interpolation=cv2.INTER_AREA)
-            thermal = _crop_resize(thermal, x0, y0, cw, ch, out_w, out_h)
+            thermal = crop_resize(thermal, region, *size)
         visible = hsv_jitter(visible, rng, self.cfg.photometric)
         img0, img1, label0, label1 = self.sampler.sample_pair(visible, thermal, rng)
         img0 = gray_jitter(img0, rng, self.cfg.photometric)
         img1 = gray_jitter(img1, rng, self.cfg.photometric)
+        # crop_0to1: pixels of image 0 -> pixels of image 1 before their homographies (identity for a shared crop).
+        # full0/1 keep both renderings of the whole region for the counterparts.
+        full0, full1 = img0, img1
+        crop_0to1 = np.eye(3)
+        if box1 is not box0:
+            r0, r1 = box0.within(region, size), box1.within(region, size)
+            img0, img1 = crop_resize(full0, r0, out_w, out_h), crop_resize(full1, r1, out_w, out_h)
+            crop_0to1 = np.linalg.inv(r1.pixel_map(out_w, out_h)) @ r0.pixel_map(out_w, out_h)
         s = self.strength(int(index))
         H0 = sample_homography(out_w, out_h, rng, min(1.0, s * self.cfg.image0_strength), self.cfg.ranges)
         H1 = sample_homography(out_w, out_h, rng, min(1.0, s * self.cfg.homography_strength), self.cfg.ranges)
@@ -135,7 +146,7 @@ class HomographyPairDataset(Dataset):
         warped0, warped1 = warp_image(img0, H0), warp_image(img1, H1)
         content0 = warp_image(ones, H0, interpolation=cv2.INTER_NEAREST) > 0
         content1 = warp_image(ones, H1, interpolation=cv2.INTER_NEAREST) > 0
-        H_0to1 = H1 @ np.linalg.inv(H0)
+        H_0to1 = H1 @ crop_0to1 @ np.linalg.inv(H0)
         sample = {
             "image0": torch.from_numpy(warped0.astype(np.float32) / 255.0)[None],
             "image1": torch.from_numpy(warped1.astype(np.float32) / 255.0)[None],
@@ -147,10 +158,13 @@ class HomographyPairDataset(Dataset):
             "index": torch.tensor(int(index)),
         }
         if self.cfg.aligned_counterparts:
-            # Before warping, img0 and img1 are pixel-aligned renderings of one crop: warping each
-            # by the OTHER image's homography puts it in that image's geometry.
-            sample["counterpart0"] = torch.from_numpy(warp_image(img1, H0).astype(np.float32) / 255.0)[None]
-            sample["counterpart1"] = torch.from_numpy(warp_image(img0, H1).astype(np.float32) / 255.0)[None]
+            # Each image's cross-modal counterpart: the other rendering cut at this image's crop, warped by this
+            # image's homography.
+            other0, other1 = full1, full0
+            if box1 is not box0:
+                other0, other1 = crop_resize(full1, r0, out_w, out_h), crop_resize(full0, r1, out_w, out_h)
+            sample["counterpart0"] = torch.from_numpy(warp_image(other0, H0).astype(np.float32) / 255.0)[None]
+            sample["counterpart1"] = torch.from_numpy(warp_image(other1, H1).astype(np.float32) / 255.0)[None]
         return sample
 
 
@@ -161,9 +175,3 @@ def _to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image[..., :3])
-
-
-def _crop_resize(image: np.ndarray, x0: int, y0: int, cw: int, ch: int, out_w: int, out_h: int) -> np.ndarray:
-    crop = image[y0:y0 + ch, x0:x0 + cw]
-    interp = cv2.INTER_AREA if cw > out_w else cv2.INTER_LINEAR
-    return cv2.resize(crop, (out_w, out_h), interpolation=interp)

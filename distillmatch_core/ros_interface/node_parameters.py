@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from distillmatch_core.common_field_of_view import SharedViewConfig
 from distillmatch_core.matcher import (BACKENDS as MATCHER_BACKENDS, TORCH_ONLY_SWITCHES, max_matches_problem,
                                       torch_only_switch_problem)
 from distillmatch_core.ros_interface.approximate_time_pairing import PairingPolicy
@@ -119,6 +120,13 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec("thermal_normalization.high_percentile", 99.0, "Percentile mapped to white.",
                   minimum=0.0, maximum=100.0, dynamic=True),
     ParameterSpec("thermal_normalization.clahe", False, "Apply CLAHE after normalisation.", dynamic=True),
+    ParameterSpec("shared_view.enabled", True, "With both camera_info topics: match only inside the part of each "
+                  "image that the other camera sees, predicted from the intrinsics as if the cameras shared their "
+                  "optical centre and axis. For cameras of different field of view, where content that only one "
+                  "image shows throws the matcher (model card).", dynamic=True),
+    ParameterSpec("shared_view.margin", 0.05, "Fraction of the other camera's footprint added on each side of the "
+                  "shared region, for the axes' misalignment and the baseline.", minimum=0.0, maximum=1.0,
+                  dynamic=True),
     ParameterSpec("error_log_throttle_s", 5.0, "At most one log line per this many seconds for per-frame errors.",
                   minimum=0.0, maximum=3600.0, dynamic=True),
 )
@@ -212,6 +220,7 @@ def config_from_values(values: Mapping[str, Any]) -> MatcherNodeConfig:
                 outlier_corner_distance_px=v["homography_filter.outlier_corner_distance_px"],
                 max_consecutive_rejections=v["homography_filter.max_consecutive_rejections"]),
             publish_aligned_thermal=v["publish_aligned_thermal"],
+            shared_view=SharedViewConfig(enabled=v["shared_view.enabled"], margin=v["shared_view.margin"]),
         ),
         error_log_throttle_s=v["error_log_throttle_s"],
     )

@@ -19,6 +19,7 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
+from distillmatch_core.common_field_of_view import Region, SharedViewConfig, shared_regions
 from distillmatch_core.match_result import MatchResult
 from distillmatch_core.ros_interface.homography_filter import (HomographyFilterConfig, HomographyTemporalFilter,
                                                                normalize_homography)
@@ -34,7 +35,8 @@ from distillmatch_core.thermal_normalization import ThermalNormalization
 
 class PairMatcher(Protocol):
     def match(self, image0: np.ndarray, image1: np.ndarray, modality0: str = "visible",
-              modality1: str = "infrared") -> MatchResult: ...
+              modality1: str = "infrared", roi0: Optional[Region] = None,
+              roi1: Optional[Region] = None) -> MatchResult: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class ProcessingConfig:
     thermal_normalization: ThermalNormalization = field(default_factory=ThermalNormalization)
     homography_filter: HomographyFilterConfig = field(default_factory=HomographyFilterConfig)
     publish_aligned_thermal: bool = True
+    shared_view: SharedViewConfig = field(default_factory=SharedViewConfig)
 
 
 @dataclass
@@ -93,6 +96,7 @@ class FrameOutcome:
     processing_time_s: float = 0.0
     messages: FrameMessages = field(default_factory=FrameMessages)
     overlay: Optional[np.ndarray] = None  # (H, W + w, 3) uint8 RGB side-by-side, only when requested
+    match_regions: tuple = (None, None)  # (RGB, thermal) Region matched within, None for the whole image
     error: Optional[str] = None
 
     @property
@@ -141,8 +145,17 @@ class FrameProcessor:
         rgb_input = to_matcher_rgb(rgb, config.thermal_normalization)  # (H, W, 3) or (H, W) uint8
         thermal_input = to_matcher_thermal(thermal, config.thermal_normalization)  # (h, w) uint8
 
+        regions = {}
+        if config.shared_view.enabled and pair.rgb_camera_info is not None and pair.thermal_camera_info is not None:
+            roi_rgb, roi_thermal = shared_regions(
+                intrinsics_for_image(pair.rgb_camera_info, image_size(rgb)), image_size(rgb),
+                intrinsics_for_image(pair.thermal_camera_info, image_size(thermal)), image_size(thermal),
+                config.shared_view.margin)
+            # Passed only when set, so matchers without regions (test doubles) serve rigs that need none.
+            regions = {k: v for k, v in (("roi0", roi_rgb), ("roi1", roi_thermal)) if v is not None}
+        outcome.match_regions = (regions.get("roi0"), regions.get("roi1"))
         match_started = time.perf_counter()
-        result = self.matcher.match(rgb_input, thermal_input, modality0="visible", modality1="infrared")
+        result = self.matcher.match(rgb_input, thermal_input, modality0="visible", modality1="infrared", **regions)
         outcome.match_time_s = time.perf_counter() - match_started
         if config.match_confidence_threshold > 0:
             result = result.filter(result.confidence >= config.match_confidence_threshold)
@@ -182,8 +195,8 @@ class FrameProcessor:
 
     def _add_relative_pose(self, pair: FramePair, result: MatchResult, config: ProcessingConfig,
                            outcome: FrameOutcome) -> None:
-        K_rgb = camera_matrix_from_info(pair.rgb_camera_info)
-        K_thermal = camera_matrix_from_info(pair.thermal_camera_info)
+        K_rgb = intrinsics_for_image(pair.rgb_camera_info, outcome.rgb_size)
+        K_thermal = intrinsics_for_image(pair.thermal_camera_info, outcome.thermal_size)
         pose = result.relative_pose(K_rgb, K_thermal, ransac_threshold=config.ransac_threshold_px)
         if pose is None:
             return
@@ -191,6 +204,16 @@ class FrameProcessor:
         outcome.relative_pose = (R, t)
         child_frame = pair.thermal.header.frame_id or "thermal_camera"
         outcome.messages.relative_pose = relative_pose_message(self.make, pair.rgb.header, child_frame, R, t)
+
+
+def intrinsics_for_image(info: Any, size: tuple) -> np.ndarray:
+    """CameraInfo's K for an image of ``size`` (W, H): scaled when the calibration's width/height differ (a
+    driver publishing a resized stream with the full-resolution calibration)."""
+    K = camera_matrix_from_info(info)
+    width, height = int(getattr(info, "width", 0) or 0), int(getattr(info, "height", 0) or 0)
+    if width > 0 and height > 0 and (width, height) != tuple(size):
+        K = np.diag([size[0] / width, size[1] / height, 1.0]) @ K
+    return K
 
 
 def _header_stamp_ns(msg: Any) -> Optional[int]:
