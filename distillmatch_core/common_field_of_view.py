@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from distillmatch_core.evaluation.geometric_errors import apply_homography, image_corners
+from distillmatch_core.pixel_region import Region
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,6 @@ class SharedViewConfig:
 
     enabled: bool = True
     margin: float = 0.05  # of the footprint's size, added on each side
-
-
-@dataclass(frozen=True)
-class Region:
-    """An axis-aligned pixel rectangle of an image: columns x..x+width-1, rows y..y+height-1."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-
-    def as_tuple(self) -> Tuple[int, int, int, int]:
-        return self.x, self.y, self.width, self.height
 
 
 def other_camera_footprint(K_this: np.ndarray, K_other: np.ndarray, other_size: Tuple[int, int]) -> np.ndarray:

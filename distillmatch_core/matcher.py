@@ -13,10 +13,10 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from distillmatch_core.common_field_of_view import Region
 from distillmatch_core.config import modality_index
 from distillmatch_core.image_preprocessing import prepare_pair
 from distillmatch_core.match_result import MatchResult
+from distillmatch_core.pixel_region import Region
 from distillmatch_core.thermal_normalization import ThermalNormalization
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -97,12 +97,14 @@ def crop_to_region(image: np.ndarray, region: Optional[RegionLike], name: str) -
     """-> (the image inside ``region``, (2,) float32 offset of its pixels in the whole image)."""
     if region is None:
         return image, np.zeros(2, np.float32)
-    x, y, width, height = (int(v) for v in (region.as_tuple() if isinstance(region, Region) else region))
+    if not isinstance(region, Region):
+        region = Region(*(int(v) for v in region))
     h, w = image.shape[:2]
+    x, y, width, height = region.as_tuple()
     if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > w or y + height > h:
-        raise ValueError(f"{name} {(x, y, width, height)} (x, y, width, height) is not a non-empty region "
+        raise ValueError(f"{name} {region.as_tuple()} (x, y, width, height) is not a non-empty region "
                          f"inside the {w}x{h} image")
-    return image[y:y + height, x:x + width], np.array([x, y], np.float32)
+    return region.cut(image), np.array([x, y], np.float32)
 
 
 class Matcher:
@@ -136,7 +138,7 @@ class Matcher:
               roi1: Optional[RegionLike] = None) -> MatchResult:
         """image0/1: (H, W) or (H, W, 1|3|4) uint8/uint16/float32 numpy arrays of any size.
 
-        roi0/roi1: (x, y, width, height) or a ``common_field_of_view.Region``: match only inside that part of
+        roi0/roi1: (x, y, width, height) or a ``pixel_region.Region``: match only inside that part of
         the image (the part the other camera sees, ``common_field_of_view.shared_regions``); keypoints stay in
         the whole image's pixels."""
         for name, image in (("image0", image0), ("image1", image1)):

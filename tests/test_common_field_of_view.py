@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from distillmatch_core.backends.torch_backend import TorchBackend
-from distillmatch_core.common_field_of_view import Region, shared_region, shared_regions
+from distillmatch_core.common_field_of_view import shared_region, shared_regions
 from distillmatch_core.config import preset
 from distillmatch_core.matcher import Matcher
 from distillmatch_core.model.distillmatch import DistillMatch
+from distillmatch_core.pixel_region import Region
 
 
 def intrinsics(f: float, width: int, height: int) -> np.ndarray:

@@ -6,8 +6,9 @@ import pytest
 
 from distillmatch_core.data.homography_pair_dataset import (HomographyPairDataConfig, HomographyPairDataset,
                                                             items_from_photos)
-from distillmatch_core.data.field_of_view_crops import CropBox, FieldOfViewConfig, crop_resize
+from distillmatch_core.data.field_of_view_crops import FieldOfViewConfig, crop_resize
 from distillmatch_core.data.photometric_augmentation import PhotometricConfig
+from distillmatch_core.pixel_region import Region
 from distillmatch_core.evaluation.random_homography import HomographyRanges
 from synthetic_images import inverted_only_modalities, write_blurred_photos
 
@@ -91,8 +92,8 @@ def test_field_of_view_config_rejects_bad_values(kwargs):
         FieldOfViewConfig(**kwargs)
 
 
-@pytest.mark.parametrize("box, out", [(CropBox(10, 7, 40, 30), (64, 48)), (CropBox(3, 5, 128, 96), (64, 48)),
-                                      (CropBox(0, 0, 90, 70), (64, 48))])
+@pytest.mark.parametrize("box, out", [(Region(10, 7, 40, 30), (64, 48)), (Region(3, 5, 128, 96), (64, 48)),
+                                      (Region(0, 0, 90, 70), (64, 48))])
 def test_crop_pixel_map_matches_the_resize(box, out):
     """A coordinate ramp cut and resized holds at each output pixel the source coordinate pixel_map gives it
     (a half-pixel convention error would be 0.2-0.5 px off)."""

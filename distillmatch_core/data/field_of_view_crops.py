@@ -6,7 +6,7 @@ each image then holds content the other lacks. Why: phase 9, trained on shared c
 of the shared part when one image shows content the other does not (a thermal camera 1.5x narrower than the RGB
 one: dev AUC@10px 0.0; see the model card), and training on relative scale alone did not teach it otherwise.
 
-Boxes are integer pixel rectangles; ``pixel_map`` follows cv2.resize's pixel-centre convention, so ground truth
+Boxes are ``pixel_region.Region``s; their ``pixel_map`` follows cv2.resize's pixel-centre convention, so ground truth
 built from it is exact.
 """
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Tuple
 
 import cv2
 import numpy as np
+
+from distillmatch_core.pixel_region import Region
 
 
 @dataclass
@@ -33,33 +35,8 @@ class FieldOfViewConfig:
             raise ValueError(f"field_of_view.centre_shift must be >= 0, got {self.centre_shift}")
 
 
-@dataclass(frozen=True)
-class CropBox:
-    x: int
-    y: int
-    w: int
-    h: int
-
-    def union(self, other: "CropBox") -> "CropBox":
-        x, y = min(self.x, other.x), min(self.y, other.y)
-        return CropBox(x, y, max(self.x + self.w, other.x + other.w) - x, max(self.y + self.h, other.y + other.h) - y)
-
-    def within(self, region: "CropBox", size: Tuple[int, int]) -> "CropBox":
-        """This box in the pixels of ``region`` resized to ``size`` (W, H), edges rounded to whole pixels."""
-        sx, sy = size[0] / region.w, size[1] / region.h
-        x0, y0 = round((self.x - region.x) * sx), round((self.y - region.y) * sy)
-        x1 = min(size[0], round((self.x + self.w - region.x) * sx))
-        y1 = min(size[1], round((self.y + self.h - region.y) * sy))
-        return CropBox(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
-
-    def pixel_map(self, out_w: int, out_h: int) -> np.ndarray:
-        """(3, 3): pixels of this box resized to (out_w, out_h) -> pixels of the image it was cut from."""
-        sx, sy = self.w / out_w, self.h / out_h
-        return np.array([[sx, 0.0, self.x + 0.5 * sx - 0.5], [0.0, sy, self.y + 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
-
-
 def random_crop_box(w: int, h: int, out_w: int, out_h: int, rng: np.random.Generator,
-                    min_fraction: float) -> CropBox:
+                    min_fraction: float) -> Region:
     """A crop of the output's aspect ratio covering min_fraction..1 of the largest such crop."""
     aspect = out_w / out_h
     cw, ch = (w, int(round(w / aspect))) if w / h < aspect else (int(round(h * aspect)), h)
@@ -67,25 +44,24 @@ def random_crop_box(w: int, h: int, out_w: int, out_h: int, rng: np.random.Gener
     cw, ch = max(8, int(cw * f)), max(8, int(ch * f))
     x0 = int(rng.integers(0, w - cw + 1))
     y0 = int(rng.integers(0, h - ch + 1))
-    return CropBox(x0, y0, cw, ch)
+    return Region(x0, y0, cw, ch)
 
 
 def paired_crop_boxes(w: int, h: int, out_w: int, out_h: int, rng: np.random.Generator, min_fraction: float,
-                      cfg: FieldOfViewConfig) -> Tuple[CropBox, CropBox]:
+                      cfg: FieldOfViewConfig) -> Tuple[Region, Region]:
     """(box0, box1) in a (w, h) source: the wider camera's crop as ``random_crop_box`` draws it, the narrower one's
     its side divided by a ratio log-uniform in [1, ratio_max], centred within +-centre_shift of the wider crop's
     size from its centre (kept inside the source). Which image is the wider one is a fair coin (the ratio's sign)."""
     outer = random_crop_box(w, h, out_w, out_h, rng, min_fraction)
     log_r = float(rng.uniform(-np.log(cfg.ratio_max), np.log(cfg.ratio_max)))
     shrink = float(np.exp(-abs(log_r)))
-    iw, ih = max(8, int(round(outer.w * shrink))), max(8, int(round(outer.h * shrink)))
+    iw, ih = max(8, int(round(outer.width * shrink))), max(8, int(round(outer.height * shrink)))
     shift = rng.uniform(-cfg.centre_shift, cfg.centre_shift, size=2)
-    cx, cy = outer.x + outer.w * (0.5 + shift[0]), outer.y + outer.h * (0.5 + shift[1])
-    inner = CropBox(int(np.clip(round(cx - iw / 2), 0, w - iw)), int(np.clip(round(cy - ih / 2), 0, h - ih)), iw, ih)
+    cx, cy = outer.x + outer.width * (0.5 + shift[0]), outer.y + outer.height * (0.5 + shift[1])
+    inner = Region(int(np.clip(round(cx - iw / 2), 0, w - iw)), int(np.clip(round(cy - ih / 2), 0, h - ih)), iw, ih)
     return (inner, outer) if log_r > 0 else (outer, inner)  # log_r > 0: image 1 sees the wider field
 
 
-def crop_resize(image: np.ndarray, box: CropBox, out_w: int, out_h: int) -> np.ndarray:
-    crop = image[box.y:box.y + box.h, box.x:box.x + box.w]
-    interp = cv2.INTER_AREA if box.w > out_w else cv2.INTER_LINEAR
-    return cv2.resize(crop, (out_w, out_h), interpolation=interp)
+def crop_resize(image: np.ndarray, box: Region, out_w: int, out_h: int) -> np.ndarray:
+    interp = cv2.INTER_AREA if box.width > out_w else cv2.INTER_LINEAR
+    return cv2.resize(box.cut(image), (out_w, out_h), interpolation=interp)

@@ -113,12 +113,13 @@ class HomographyPairDataset(Dataset):
         hgt, wid = visible.shape[:2]
         fov = self.cfg.field_of_view
         # No draw for the field of view unless it is on: samples of configs without it are unchanged.
-        if fov.probability > 0 and rng.uniform() < fov.probability:
+        paired = fov.probability > 0 and rng.uniform() < fov.probability
+        if paired:
             box0, box1 = paired_crop_boxes(wid, hgt, out_w, out_h, rng, self.cfg.min_crop_fraction, fov)
             region = box0.union(box1)
             # Rendered so that image 0's crop keeps the output's resolution, as the shared crop is.
-            k = out_w / box0.w
-            size = (max(8, round(region.w * k)), max(8, round(region.h * k)))
+            k = out_w / box0.width
+            size = (max(8, round(region.width * k)), max(8, round(region.height * k)))
         else:
             box0 = box1 = region = random_crop_box(wid, hgt, out_w, out_h, rng, self.cfg.min_crop_fraction)
             size = (out_w, out_h)
@@ -135,7 +136,7 @@ class HomographyPairDataset(Dataset):
         # full0/1 keep both renderings of the whole region for the counterparts.
         full0, full1 = img0, img1
         crop_0to1 = np.eye(3)
-        if box1 is not box0:
+        if paired:
             r0, r1 = box0.within(region, size), box1.within(region, size)
             img0, img1 = crop_resize(full0, r0, out_w, out_h), crop_resize(full1, r1, out_w, out_h)
             crop_0to1 = np.linalg.inv(r1.pixel_map(out_w, out_h)) @ r0.pixel_map(out_w, out_h)
@@ -161,7 +162,7 @@ class HomographyPairDataset(Dataset):
             # Each image's cross-modal counterpart: the other rendering cut at this image's crop, warped by this
             # image's homography.
             other0, other1 = full1, full0
-            if box1 is not box0:
+            if paired:
                 other0, other1 = crop_resize(full1, r0, out_w, out_h), crop_resize(full0, r1, out_w, out_h)
             sample["counterpart0"] = torch.from_numpy(warp_image(other0, H0).astype(np.float32) / 255.0)[None]
             sample["counterpart1"] = torch.from_numpy(warp_image(other1, H1).astype(np.float32) / 255.0)[None]

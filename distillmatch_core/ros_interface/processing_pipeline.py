@@ -19,8 +19,9 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
-from distillmatch_core.common_field_of_view import Region, SharedViewConfig, shared_regions
+from distillmatch_core.common_field_of_view import SharedViewConfig, shared_regions
 from distillmatch_core.match_result import MatchResult
+from distillmatch_core.pixel_region import Region
 from distillmatch_core.ros_interface.homography_filter import (HomographyFilterConfig, HomographyTemporalFilter,
                                                                normalize_homography)
 from distillmatch_core.ros_interface.image_encoding import (array_to_image_message, decode_image_message,
