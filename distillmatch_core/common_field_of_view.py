@@ -29,14 +29,6 @@ class SharedViewConfig:
     margin: float = 0.05  # of the footprint's size, added on each side
 
 
-def other_camera_footprint(K_this: np.ndarray, K_other: np.ndarray, other_size: Tuple[int, int]) -> np.ndarray:
-    """(4, 2) pixels of this camera where the other camera's image corners appear (shared centre and axis).
-
-    other_size: (width, height) of the other camera's image."""
-    H = np.asarray(K_this, np.float64) @ np.linalg.inv(np.asarray(K_other, np.float64))
-    return apply_homography(H, image_corners(*other_size))
-
-
 def box_region(points: np.ndarray, image_size: Tuple[int, int], margin: float,
                min_crop: float = 0.9) -> Optional[Region]:
     """The bounding box of (N, 2) pixel ``points``, grown by ``margin`` of its size on each side and clipped to
@@ -60,11 +52,19 @@ def box_region(points: np.ndarray, image_size: Tuple[int, int], margin: float,
     return region
 
 
+def footprint_region(H_other_to_this: np.ndarray, this_size: Tuple[int, int], other_size: Tuple[int, int],
+                     margin: float) -> Optional[Region]:
+    """The region of this image where the other image's corners land under the (3, 3) homography (``box_region``
+    of that footprint); None for the whole image. this_size, other_size: (width, height)."""
+    return box_region(apply_homography(H_other_to_this, image_corners(*other_size)), this_size, margin)
+
+
 def shared_region(K_this: np.ndarray, this_size: Tuple[int, int], K_other: np.ndarray,
                   other_size: Tuple[int, int], margin: float = SharedViewConfig.margin) -> Optional[Region]:
-    """The region of this image that the other camera sees (``box_region`` of its footprint); None for the whole
-    image. this_size, other_size: (width, height)."""
-    return box_region(other_camera_footprint(K_this, K_other, other_size), this_size, margin)
+    """The region of this image that the other camera sees: its footprint under the infinite homography
+    K_this K_other^-1 (shared centre and axis); None for the whole image. this_size, other_size: (width, height)."""
+    H = np.asarray(K_this, np.float64) @ np.linalg.inv(np.asarray(K_other, np.float64))
+    return footprint_region(H, this_size, other_size, margin)
 
 
 def shared_regions(K0: np.ndarray, size0: Tuple[int, int], K1: np.ndarray, size1: Tuple[int, int],

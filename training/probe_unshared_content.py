@@ -61,13 +61,12 @@ def blacked(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
-def footprint_region(case, margin: float):
+def true_footprint_region(case, margin: float):
     """The box of image 0 around image 1's footprint under ``case.H_true``, grown by ``margin``; None if whole."""
-    from distillmatch_core.common_field_of_view import box_region
-    from distillmatch_core.evaluation.geometric_errors import apply_homography, image_corners
+    from distillmatch_core.common_field_of_view import footprint_region
     h0, w0 = case.image0.shape[:2]
     h1, w1 = case.image1.shape[:2]
-    return box_region(apply_homography(np.linalg.inv(case.H_true), image_corners(w1, h1)), (w0, h0), margin)
+    return footprint_region(np.linalg.inv(case.H_true), (w0, h0), (w1, h1), margin)
 
 
 def condition_cases(scale1, magnified, keep: float, margins=()) -> Dict[str, Tuple[object, object]]:
@@ -90,7 +89,7 @@ def condition_cases(scale1, magnified, keep: float, margins=()) -> Dict[str, Tup
     }
     out = {name: (c, None) for name, c in cases.items()}
     for margin in margins:
-        out[shared_view_condition(margin)] = (magnified, footprint_region(magnified, margin))
+        out[shared_view_condition(margin)] = (magnified, true_footprint_region(magnified, margin))
     return out
 
 

@@ -149,8 +149,8 @@ class FrameProcessor:
         regions = {}
         if config.shared_view.enabled and pair.rgb_camera_info is not None and pair.thermal_camera_info is not None:
             roi_rgb, roi_thermal = shared_regions(
-                intrinsics_for_image(pair.rgb_camera_info, image_size(rgb)), image_size(rgb),
-                intrinsics_for_image(pair.thermal_camera_info, image_size(thermal)), image_size(thermal),
+                intrinsics_for_image(pair.rgb_camera_info, outcome.rgb_size), outcome.rgb_size,
+                intrinsics_for_image(pair.thermal_camera_info, outcome.thermal_size), outcome.thermal_size,
                 config.shared_view.margin)
             # Passed only when set, so matchers without regions (test doubles) serve rigs that need none.
             regions = {k: v for k, v in (("roi0", roi_rgb), ("roi1", roi_thermal)) if v is not None}
